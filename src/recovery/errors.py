@@ -1,0 +1,127 @@
+"""
+The exceptions that `recovery` raises itself.
+
+When a strategy gives up, the caller sees the original exception of the last
+attempt, with a note saying what was tried; the classes here are for the
+cases where `recovery` decided something on its own::
+
+    RecoveryError
+    ├── ConfigurationError (also ValueError)   a setting is out of range
+    ├── RejectedError                          no call was made; retry later
+    │   ├── CircuitOpenError                   a breaker is open
+    │   ├── BulkheadFullError                  no concurrency slot was free
+    │   ├── RateLimitedError                   a rate limit is exhausted
+    │   └── RetryBudgetExhaustedError          retries would exceed the budget
+    ├── CallTimeoutError (also TimeoutError)   a call ran past its time limit
+    └── StoreError                             a state store failed or is damaged
+        └── StoreUnavailableError              the store could not be reached
+
+Families add their own subclasses of `RecoveryError` beside their code.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BulkheadFullError",
+    "CallTimeoutError",
+    "CircuitOpenError",
+    "ConfigurationError",
+    "RateLimitedError",
+    "RecoveryError",
+    "RejectedError",
+    "RetryBudgetExhaustedError",
+    "StoreError",
+    "StoreUnavailableError",
+]
+
+
+class RecoveryError(Exception):
+    """
+    The root of every exception that `recovery` raises on its own.
+    """
+
+
+class ConfigurationError(RecoveryError, ValueError):
+    """
+    A setting is outside its accepted range; raised when the object is built.
+    """
+
+
+class RejectedError(RecoveryError):
+    """
+    A call was refused before it ran.
+
+    `retry_after` is the number of seconds after which trying again may
+    succeed, or `None` when nobody can tell.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class CircuitOpenError(RejectedError):
+    """
+    A circuit breaker refused the call because it is open.
+
+    Carries the breaker's `name`, `retry_after` (seconds until a trial call
+    is allowed) and `last_failure`, the exception that last counted against
+    the breaker, when this process saw it.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        retry_after: float | None,
+        last_failure: BaseException | None = None,
+        message: str | None = None,
+    ) -> None:
+        if message is None:
+            when = "" if retry_after is None else f"; next trial in {retry_after:.3f} s"
+            message = f"circuit {name!r} is open{when}"
+        super().__init__(message, retry_after=retry_after)
+        self.name = name
+        self.last_failure = last_failure
+
+
+class BulkheadFullError(RejectedError):
+    """
+    A bulkhead had no free slot and no room (or time) left in its queue.
+    """
+
+
+class RateLimitedError(RejectedError):
+    """
+    A rate limiter refused the call; `retry_after` says when one would pass.
+    """
+
+
+class RetryBudgetExhaustedError(RejectedError):
+    """
+    A retry was not attempted because it would exceed the retry budget.
+    """
+
+
+class CallTimeoutError(RecoveryError, TimeoutError):
+    """
+    A call did not finish within its time limit.
+
+    `timeout` is the limit in seconds that was exceeded.
+    """
+
+    def __init__(self, message: str, *, timeout: float) -> None:
+        super().__init__(message)
+        self.timeout = timeout
+
+
+class StoreError(RecoveryError):
+    """
+    A state store failed, or holds data that cannot be trusted.
+    """
+
+
+class StoreUnavailableError(StoreError):
+    """
+    A state store could not be reached.
+    """

@@ -1,0 +1,145 @@
+"""
+Typed events: what the strategies report about what they did.
+
+Every strategy emits small frozen dataclasses (`RetryScheduled`,
+`BreakerOpened`, ...). Each goes first to the strategy's own listeners, then
+to the process-wide listeners added with `add_listener`, and finally to the
+standard `logging` module, on the logger of the module that defines the
+event and at the event's own level. Events never carry call arguments, so
+logging them cannot leak secrets.
+
+A listener that raises is logged at ERROR and ignored: observing a call must
+never break it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import ClassVar
+
+__all__ = [
+    "Event",
+    "EventEmitter",
+    "Listener",
+    "add_listener",
+    "remove_listener",
+]
+
+logger = logging.getLogger(__name__)
+
+# The package adds no handler of its own except this one, so that nothing
+# is printed through logging's last-resort handler unless the user asks.
+logging.getLogger("recovery").addHandler(logging.NullHandler())
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """
+    Something a strategy did; subclasses name the fact in the past tense.
+
+    `source` is the name of the strategy instance, and `pipeline` the name of
+    the pipeline it ran in, if any.
+    """
+
+    source: str
+    pipeline: str | None = None
+
+    # The name used in logs (`extra["recovery_event"]`) and metrics.
+    kind: ClassVar[str] = "event"
+    level: ClassVar[int] = logging.DEBUG
+    # %-style message; its arguments are the named fields, in order.
+    message: ClassVar[str] = "%s"
+    message_fields: ClassVar[tuple[str, ...]] = ("source",)
+    logger: ClassVar[logging.Logger] = logger
+
+    def fields(self) -> dict[str, object]:
+        """
+        Return the event's fields as a dict, for logs and exporters.
+        """
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def log(self) -> None:
+        """
+        Write the event to its logger, if that logger is enabled at its level.
+        """
+        if not self.logger.isEnabledFor(self.level):
+            return
+
+        args = tuple(getattr(self, name) for name in self.message_fields)
+        extra: dict[str, object] = {"recovery_event": self.kind}
+        extra.update((f"recovery_{key}", value) for key, value in self.fields().items())
+        self.logger.log(self.level, self.message, *args, extra=extra)
+
+
+Listener = Callable[[Event], object]
+
+_global_listeners: tuple[Listener, ...] = ()
+_global_lock = threading.Lock()
+
+
+def add_listener(listener: Listener) -> None:
+    """
+    Send every event of every strategy in this process to *listener*.
+    """
+    global _global_listeners
+    with _global_lock:
+        _global_listeners = (*_global_listeners, listener)
+
+
+def remove_listener(listener: Listener) -> None:
+    """
+    Stop sending events to *listener*; unknown listeners are ignored.
+    """
+    global _global_listeners
+    with _global_lock:
+        _global_listeners = tuple(x for x in _global_listeners if x is not listener)
+
+
+class EventEmitter:
+    """
+    The dispatch used by one strategy instance: its listeners, then global ones.
+
+    `wants(event_type)` is cheap and lets hot paths skip building an event
+    nobody would see.
+    """
+
+    __slots__ = ("_listeners",)
+
+    def __init__(self, listeners: Iterable[Listener] = ()) -> None:
+        self._listeners: tuple[Listener, ...] = tuple(listeners)
+
+    def add(self, listener: Listener) -> None:
+        """
+        Add a listener for this strategy's events only.
+        """
+        self._listeners = (*self._listeners, listener)
+
+    def wants(self, event_type: type[Event]) -> bool:
+        """
+        Return whether an event of this type would reach anyone.
+        """
+        return bool(
+            self._listeners
+            or _global_listeners
+            or event_type.logger.isEnabledFor(event_type.level)
+        )
+
+    def emit(self, event: Event) -> None:
+        """
+        Deliver *event* to the listeners, then to logging.
+        """
+        for listener in (*self._listeners, *_global_listeners):
+            try:
+                listener(event)
+            except Exception:
+                logger.exception(
+                    "event listener %r raised on %s; the event was still delivered "
+                    "to the other listeners",
+                    listener,
+                    event.kind,
+                )
+
+        event.log()

@@ -1,0 +1,3 @@
+"""
+Call-level strategies: retry, circuit breaking, fallback and limits.
+"""
