@@ -14,10 +14,12 @@ never break it.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import ClassVar
 
 __all__ = [
@@ -25,6 +27,8 @@ __all__ = [
     "EventEmitter",
     "Listener",
     "add_listener",
+    "current_pipeline",
+    "pipeline_scope",
     "remove_listener",
 ]
 
@@ -35,17 +39,41 @@ logger = logging.getLogger(__name__)
 logging.getLogger("recovery").addHandler(logging.NullHandler())
 
 
+_pipeline: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "recovery_pipeline", default=None
+)
+
+
+def current_pipeline() -> str | None:
+    """
+    Return the name of the pipeline running the current call, if any.
+    """
+    return _pipeline.get()
+
+
+@contextmanager
+def pipeline_scope(name: str) -> Iterator[None]:
+    """
+    Mark the calls made inside this block as running in pipeline *name*.
+    """
+    token = _pipeline.set(name)
+    try:
+        yield
+    finally:
+        _pipeline.reset(token)
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
     """
     Something a strategy did; subclasses name the fact in the past tense.
 
     `source` is the name of the strategy instance, and `pipeline` the name of
-    the pipeline it ran in, if any.
+    the pipeline it ran in, if any (read from `pipeline_scope` by default).
     """
 
     source: str
-    pipeline: str | None = None
+    pipeline: str | None = dataclasses.field(default_factory=current_pipeline)
 
     # The name used in logs (`extra["recovery_event"]`) and metrics.
     kind: ClassVar[str] = "event"
