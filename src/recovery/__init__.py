@@ -18,9 +18,27 @@ from .errors import (
 )
 from .events import Event, add_listener, remove_listener
 from .policies.backoff import Backoff, Jitter, constant, exponential, linear
+from .policies.retry import Attempt, Retry, retry
+from .policies.retry_events import (
+    AttemptFailed,
+    GaveUp,
+    Recovered,
+    RetryOutcome,
+    RetryScheduled,
+    RetryStatistics,
+)
 
 __all__ = [
     "SYSTEM_CLOCK",
+    "Attempt",
+    "AttemptFailed",
+    "GaveUp",
+    "Recovered",
+    "Retry",
+    "RetryOutcome",
+    "RetryScheduled",
+    "RetryStatistics",
+    "retry",
     "Backoff",
     "BulkheadFullError",
     "CallTimeoutError",

@@ -1,0 +1,137 @@
+"""
+The events a `Retry` emits, and the per-call statistics record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+from typing import ClassVar
+
+from ..events import Event
+
+__all__ = [
+    "AttemptFailed",
+    "GaveUp",
+    "Recovered",
+    "RetryOutcome",
+    "RetryScheduled",
+    "RetryStatistics",
+]
+
+logger = logging.getLogger("recovery.policies.retry")
+
+
+class RetryOutcome(enum.Enum):
+    """
+    How one retried call ended, or that it has not ended yet.
+    """
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    GAVE_UP = "gave_up"
+
+
+@dataclasses.dataclass(slots=True)
+class RetryStatistics:
+    """
+    What happened during one call through a `Retry`: a fresh record per call.
+
+    `waited` is the sum of the delays slept, `delays` each of them in order;
+    `started` and `finished` are readings of the policy's clock.
+    """
+
+    started: float
+    attempts: int = 1
+    waited: float = 0.0
+    delays: list[float] = dataclasses.field(default_factory=list)
+    outcome: RetryOutcome = RetryOutcome.PENDING
+    finished: float | None = None
+    give_up_reason: str | None = None
+
+    @property
+    def elapsed(self) -> float | None:
+        """
+        Seconds from the start of the first attempt to the end, once ended.
+        """
+        return None if self.finished is None else self.finished - self.started
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptFailed(Event):
+    """
+    An attempt failed with a retryable error or result.
+    """
+
+    attempt: int
+    error: str
+    elapsed: float
+
+    kind: ClassVar[str] = "attempt_failed"
+    level: ClassVar[int] = logging.DEBUG
+    message: ClassVar[str] = "%s: attempt %d failed with %s"
+    message_fields: ClassVar[tuple[str, ...]] = ("source", "attempt", "error")
+    logger: ClassVar[logging.Logger] = logger
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class RetryScheduled(Event):
+    """
+    Another attempt will follow after `delay` seconds, exactly as slept.
+
+    `hinted` says the delay came from the error's `retry_after` hint.
+    """
+
+    attempt: int
+    delay: float
+    error: str
+    hinted: bool
+
+    kind: ClassVar[str] = "retry_scheduled"
+    level: ClassVar[int] = logging.WARNING
+    message: ClassVar[str] = "%s: attempt %d failed with %s; retrying in %.3f s"
+    message_fields: ClassVar[tuple[str, ...]] = ("source", "attempt", "error", "delay")
+    logger: ClassVar[logging.Logger] = logger
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class GaveUp(Event):
+    """
+    The call failed for good; the last attempt's error goes to the caller.
+    """
+
+    attempts: int
+    elapsed: float
+    waited: float
+    error: str
+    reason: str
+
+    kind: ClassVar[str] = "gave_up"
+    level: ClassVar[int] = logging.WARNING
+    message: ClassVar[str] = "%s: gave up after %d attempts over %.3f s (%s): %s"
+    message_fields: ClassVar[tuple[str, ...]] = (
+        "source",
+        "attempts",
+        "elapsed",
+        "reason",
+        "error",
+    )
+    logger: ClassVar[logging.Logger] = logger
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Recovered(Event):
+    """
+    A call succeeded after at least one failed attempt.
+    """
+
+    attempts: int
+    elapsed: float
+    waited: float
+
+    kind: ClassVar[str] = "recovered"
+    level: ClassVar[int] = logging.INFO
+    message: ClassVar[str] = "%s: succeeded on attempt %d after %.3f s"
+    message_fields: ClassVar[tuple[str, ...]] = ("source", "attempts", "elapsed")
+    logger: ClassVar[logging.Logger] = logger
