@@ -76,9 +76,9 @@ class Backoff:
         Return the capped delay before retry *attempt*, without jitter.
         """
         n = attempt - 1
-        if self.shape is _Shape.CONSTANT:
+        if self.shape is _CONSTANT:
             raw = self.initial
-        elif self.shape is _Shape.LINEAR:
+        elif self.shape is _LINEAR:
             # A float product cannot overflow here: both factors are finite.
             raw = self.initial + self.step * n
         else:
@@ -108,8 +108,8 @@ class Backoff:
         *previous* is the delay used before the previous retry, which only
         decorrelated jitter reads.
         """
-        base = self.base(attempt)
-        if self.jitter is Jitter.NONE:
+        base = self.initial if self.shape is _CONSTANT else self.base(attempt)
+        if self.jitter is _NO_JITTER:
             return base
 
         rng = rng if rng is not None else _default_rng
@@ -153,6 +153,12 @@ class Backoff:
             yield previous
             attempt += 1
 
+
+# Enum members bound to module names: reading them from the enum class on
+# every delay costs more than the rest of the computation.
+_CONSTANT = _Shape.CONSTANT
+_LINEAR = _Shape.LINEAR
+_NO_JITTER = Jitter.NONE
 
 # When jitter cannot spread below the cap (for example decorrelated jitter
 # whose whole range lies above it), delays are drawn from the top quarter.

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from types import TracebackType
 from typing import Any, Literal, ParamSpec, Protocol, TypeVar, cast, overload
 
-from .. import _testmode
+from .. import _testmode, events
 from .._validation import (
     ExceptionSpec,
     exception_matcher,
@@ -42,6 +42,11 @@ from .retry_events import (
 )
 
 __all__ = ["Attempt", "Retry", "RetryBudgetLike", "retry"]
+
+_logger = AttemptFailed.logger
+# Read through module names: enum lookups on the class are slow in 3.11.
+_SUCCEEDED = RetryOutcome.SUCCEEDED
+_GAVE_UP = RetryOutcome.GAVE_UP
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -194,7 +199,7 @@ class Retry:
         """
         Call *fn* with the arguments, retrying as the policy says.
         """
-        start = self._clock.now()
+        start = None if self.deadline is None else self._clock.now()
         try:
             result = fn(*args, **kwargs)
         except self._catch as exc:
@@ -256,12 +261,22 @@ class Retry:
                 # Without an exception, the last result is a real R.
                 return cast("R", run.give_up(exc, result))
 
-            self._clock.sleep(delay)
+            if delay > 0:
+                self._clock.sleep(delay)
             run.stats.attempts += 1
-            failed, exc, result = self._attempt(fn, args, kwargs)
-            if not failed:
-                run.succeeded(self._clock.now())
-                return result  # type: ignore[return-value]
+            try:
+                result = fn(*args, **kwargs)
+            except self._catch as caught:
+                if self._predicate is not None and not self._predicate(caught):
+                    raise
+                exc = caught
+                continue
+
+            if self._retry_if_result is not None and self._retry_if_result(result):
+                exc = None
+                continue
+            run.succeeded(self._clock.now())
+            return result
 
     # -- the async shell --------------------------------------------------
 
@@ -271,7 +286,7 @@ class Retry:
         """
         Await *fn* with the arguments, retrying as the policy says.
         """
-        start = self._clock.now()
+        start = None if self.deadline is None else self._clock.now()
         try:
             result = await fn(*args, **kwargs)
         except self._catch as exc:
@@ -336,7 +351,8 @@ class Retry:
                 # Without an exception, the last result is a real R.
                 return cast("R", run.give_up(exc, result))
 
-            await self._clock.asleep(delay)
+            if delay > 0:
+                await self._clock.asleep(delay)
             run.stats.attempts += 1
             failed, exc, result = await self._aattempt(fn, args, kwargs)
             if not failed:
@@ -376,14 +392,22 @@ class Retry:
 
             return general
 
-        # The common case gets its own closure: the success path is then one
-        # clock reading and the call itself, with nothing looked up per call.
-        now, catch, finish, budget = (
-            self._clock.now,
-            self._catch,
-            self._finish,
-            self._budget,
-        )
+        # The common case gets its own closure: the success path is then the
+        # call itself plus, only when a deadline needs it, one clock reading.
+        catch, finish, budget = self._catch, self._finish, self._budget
+        if self.deadline is None and budget is None:
+
+            @functools.wraps(fn)
+            def fast(*args: P.args, **kwargs: P.kwargs) -> R:
+                try:
+                    return fn(*args, **kwargs)
+                except catch as exc:
+                    failure = exc
+                return finish(_Run(self, None), fn, args, kwargs, failure, None)
+
+            return fast
+
+        now = self._clock.now
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -411,12 +435,20 @@ class Retry:
 
             return general
 
-        now, catch, finish, budget = (
-            self._clock.now,
-            self._catch,
-            self._afinish,
-            self._budget,
-        )
+        catch, finish, budget = self._catch, self._afinish, self._budget
+        if self.deadline is None and budget is None:
+
+            @functools.wraps(fn)
+            async def fast(*args: P.args, **kwargs: P.kwargs) -> R:
+                try:
+                    return await fn(*args, **kwargs)
+                except catch as exc:
+                    failure = exc
+                return await finish(_Run(self, None), fn, args, kwargs, failure, None)
+
+            return fast
+
+        now = self._clock.now
 
         @functools.wraps(fn)
         async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -514,12 +546,24 @@ class _Run:
     The decision core for one call: pure, reads time only as an argument.
     """
 
-    __slots__ = ("policy", "previous_delay", "stats")
+    __slots__ = (
+        "hinted",
+        "policy",
+        "previous_delay",
+        "reports_attempts",
+        "reports_retries",
+        "stats",
+    )
 
-    def __init__(self, policy: Retry, start: float) -> None:
+    def __init__(self, policy: Retry, start: float | None) -> None:
         self.policy = policy
+        if start is None:
+            start = policy._clock.now()
         self.stats = RetryStatistics(started=start)
         self.previous_delay: float | None = None
+        self.hinted = False
+        # Decided once per call, not per failure: who would see these events.
+        self.reports_attempts, self.reports_retries = _audience(policy._emitter)
 
     def after_failure(self, exc: Exception | None, now: float) -> float | None:
         """
@@ -527,14 +571,12 @@ class _Run:
         """
         policy = self.policy
         stats = self.stats
-        emitter = policy._emitter
-        error = _describe(exc)
-        if emitter.wants(AttemptFailed):
-            emitter.emit(
+        if self.reports_attempts:
+            policy._emitter.emit(
                 AttemptFailed(
                     source=policy.name,
                     attempt=stats.attempts,
-                    error=error,
+                    error=_describe(exc),
                     elapsed=now - stats.started,
                 )
             )
@@ -545,30 +587,33 @@ class _Run:
             stats.finished = now
             return None
 
-        delay, hinted = decision
+        delay = decision
         stats.delays.append(delay)
         stats.waited += delay
         self.previous_delay = delay
-        if emitter.wants(RetryScheduled):
-            emitter.emit(
+        if self.reports_retries:
+            policy._emitter.emit(
                 RetryScheduled(
                     source=policy.name,
                     attempt=stats.attempts,
                     delay=delay,
-                    error=error,
-                    hinted=hinted,
+                    error=_describe(exc),
+                    hinted=self.hinted,
                 )
             )
 
         return delay
 
-    def _decide(self, exc: Exception | None, now: float) -> tuple[float, bool] | str:
+    def _decide(self, exc: Exception | None, now: float) -> float | str:
         """
-        Return (delay, hinted), or the reason for giving up.
+        Return the delay before the next attempt, or the reason to give up.
+
+        Sets `hinted` when the delay came from the error's `retry_after`.
         """
         policy = self.policy
         attempt = self.stats.attempts
-        mode = _testmode.current()
+        # Read the module attribute, not a function: this runs per failure.
+        mode = _testmode._current
 
         limit = policy.attempts
         if mode is not None and mode.max_attempts is not None:
@@ -579,12 +624,14 @@ class _Run:
             return f"attempt limit of {limit} reached"
 
         delay = policy._backoff.delay(attempt, policy._rng, self.previous_delay)
-        hinted = False
-        hint = _hint_of(exc, policy._clock)
+        self.hinted = False
+        hint = getattr(exc, "retry_after", None)
+        if hint is not None:
+            hint = hint_seconds(hint, policy._clock.time())
         if hint is not None:
             if hint > policy._max_hint and policy._give_up_on_long_hint:
                 return f"server asked to wait {hint:.3f} s, over max_hint"
-            delay, hinted = min(hint, policy._max_hint), True
+            delay, self.hinted = min(hint, policy._max_hint), True
         if mode is not None:
             delay = 0.0
 
@@ -598,14 +645,14 @@ class _Run:
         if policy._budget is not None and not policy._budget.try_withdraw():
             return "retry budget exhausted"
 
-        return delay, hinted
+        return delay
 
     def succeeded(self, now: float) -> None:
         """
         Record success; report recovery if earlier attempts had failed.
         """
         stats = self.stats
-        stats.outcome = RetryOutcome.SUCCEEDED
+        stats.outcome = _SUCCEEDED
         stats.finished = now
         policy = self.policy
         if policy._budget is not None:
@@ -625,7 +672,7 @@ class _Run:
         Mark the call as given up, note it on *exc*, and report it.
         """
         stats = self.stats
-        stats.outcome = RetryOutcome.GAVE_UP
+        stats.outcome = _GAVE_UP
         if stats.finished is None:
             stats.finished = self.policy._clock.now()
         elapsed = stats.finished - stats.started
@@ -665,12 +712,18 @@ def _describe(exc: Exception | None) -> str:
     return "a result to retry" if exc is None else type(exc).__qualname__
 
 
-def _hint_of(exc: Exception | None, clock: Clock) -> float | None:
-    value = getattr(exc, "retry_after", None)
-    if value is None:
-        return None
+def _audience(emitter: EventEmitter) -> tuple[bool, bool]:
+    """
+    Return whether AttemptFailed and RetryScheduled events would reach anyone.
+    """
+    # EventEmitter.wants for both at once: they share one logger.
+    if emitter._listeners or events._global_listeners:
+        return True, True
 
-    return hint_seconds(value, clock.time())
+    return (
+        _logger.isEnabledFor(AttemptFailed.level),
+        _logger.isEnabledFor(RetryScheduled.level),
+    )
 
 
 @overload

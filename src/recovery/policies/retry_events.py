@@ -33,29 +33,58 @@ class RetryOutcome(enum.Enum):
     GAVE_UP = "gave_up"
 
 
-@dataclasses.dataclass(slots=True)
+# Read through a module name: enum lookups on the class are slow in 3.11.
+_PENDING = RetryOutcome.PENDING
+
+
 class RetryStatistics:
     """
     What happened during one call through a `Retry`: a fresh record per call.
 
-    `waited` is the sum of the delays slept, `delays` each of them in order;
-    `started` and `finished` are readings of the policy's clock.
+    `attempts` counts attempts made so far; `waited` is the sum of the delays
+    slept and `delays` each of them in order; `outcome` says how the call
+    ended; `started` and `finished` are readings of the policy's clock.
+
+    `started` is the start of the first attempt when the policy has a
+    deadline, and always for `call_with_statistics` and the block form.
+    Otherwise it is the moment the first attempt failed: reading the clock
+    before every call would cost more than the rest of the success path, so
+    the first attempt's own duration is then left out of `elapsed`.
     """
 
-    started: float
-    attempts: int = 1
-    waited: float = 0.0
-    delays: list[float] = dataclasses.field(default_factory=list)
-    outcome: RetryOutcome = RetryOutcome.PENDING
-    finished: float | None = None
-    give_up_reason: str | None = None
+    # A plain slotted class: one is built per failing call, and a dataclass
+    # with a default factory costs twice as much to create.
+    __slots__ = (
+        "attempts",
+        "delays",
+        "finished",
+        "give_up_reason",
+        "outcome",
+        "started",
+        "waited",
+    )
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.attempts = 1
+        self.waited = 0.0
+        self.delays: list[float] = []
+        self.outcome = _PENDING
+        self.finished: float | None = None
+        self.give_up_reason: str | None = None
 
     @property
     def elapsed(self) -> float | None:
         """
-        Seconds from the start of the first attempt to the end, once ended.
+        Seconds from `started` to the end of the call, once it has ended.
         """
         return None if self.finished is None else self.finished - self.started
+
+    def __repr__(self) -> str:
+        return (
+            f"RetryStatistics(attempts={self.attempts}, waited={self.waited!r}, "
+            f"outcome={self.outcome.value}, elapsed={self.elapsed!r})"
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
