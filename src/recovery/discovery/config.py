@@ -1,0 +1,190 @@
+"""
+Loading a service registry from a TOML file.
+
+The file names each service under ``[services.<name>]``::
+
+    [services.orders]
+    endpoints = ["10.0.0.1:8080", { address = "10.0.0.2:8080", weight = 2 }]
+    balancer = "round_robin"          # or "weighted_random", "power_of_two"
+    fallback_services = ["orders-dr"]
+    panic = false
+
+    [services.orders.check]           # optional active check
+    type = "http"                     # "http" or "tcp"
+    path = "/health"
+    expect = [200, 204]
+    interval = 10.0
+    timeout = 2.0
+    rise = 2
+    fall = 3
+
+    [services.orders.outlier]         # optional; `outlier = false` disables
+    consecutive_failures = 5
+    base_ejection_time = 30.0
+    max_ejection_time = 300.0
+    max_ejection_percent = 50.0
+
+Unknown keys are errors, so a typo never silently drops a setting. Every
+error raises `ConfigurationError` naming the service and the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from os import PathLike
+from pathlib import Path
+from typing import Literal
+
+from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import ConfigurationError
+from .balancing import balancer_named
+from .checks import HealthCheck, HttpCheck, TcpCheck
+from .endpoint import Endpoint
+from .outlier import OutlierDetection
+from .registry import ServiceRegistry
+
+__all__ = ["load_registry", "load_services"]
+
+_SERVICE_KEYS = {
+    "endpoints",
+    "balancer",
+    "fallback_services",
+    "panic",
+    "check",
+    "outlier",
+}
+_CHECK_KEYS = {"type", "path", "expect", "tls", "interval", "timeout", "rise", "fall"}
+_ENDPOINT_KEYS = {"address", "weight", "metadata"}
+
+
+def load_registry(
+    path: str | PathLike[str],
+    *,
+    name: str = "registry",
+    clock: Clock = SYSTEM_CLOCK,
+) -> ServiceRegistry:
+    """
+    Return a new registry holding the services that the TOML file describes.
+    """
+    registry = ServiceRegistry(name=name, clock=clock)
+    load_services(registry, path)
+
+    return registry
+
+
+def load_services(registry: ServiceRegistry, path: str | PathLike[str]) -> list[str]:
+    """
+    Register the services of a TOML file into *registry*; return their names.
+    """
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{path}: not valid TOML: {exc}") from exc
+
+    services = data.get("services")
+    if not isinstance(services, dict) or not services:
+        raise ConfigurationError(f"{path}: no [services.<name>] table found")
+
+    for service, table in services.items():
+        _register(registry, f"{path}: services.{service}", service, table)
+
+    return list(services)
+
+
+def _register(
+    registry: ServiceRegistry, where: str, service: str, table: object
+) -> None:
+    if not isinstance(table, dict):
+        raise ConfigurationError(f"{where} must be a table")
+    _reject_unknown(where, table, _SERVICE_KEYS)
+
+    endpoints = [
+        _endpoint(f"{where}.endpoints", item) for item in table.get("endpoints", [])
+    ]
+    balancer = table.get("balancer")
+    outlier = table.get("outlier")
+    try:
+        registry.register(
+            service,
+            endpoints,
+            check=_check(f"{where}.check", table["check"])
+            if "check" in table
+            else None,
+            balancer=balancer_named(balancer) if balancer is not None else None,
+            fallback_services=table.get("fallback_services"),
+            panic=table.get("panic"),
+            outlier=_outlier(f"{where}.outlier", outlier)
+            if outlier is not None
+            else None,
+        )
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{where}: {exc}") from exc
+    except TypeError as exc:
+        raise ConfigurationError(f"{where}: {exc}") from exc
+
+
+def _endpoint(where: str, item: object) -> Endpoint:
+    if isinstance(item, str):
+        return Endpoint(item)
+    if not isinstance(item, dict) or "address" not in item:
+        raise ConfigurationError(
+            f"{where}: an endpoint is an address or a table with one"
+        )
+    _reject_unknown(where, item, _ENDPOINT_KEYS)
+
+    metadata = item.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ConfigurationError(f"{where}: metadata must be a table")
+    return Endpoint(
+        item["address"],
+        weight=item.get("weight", 1.0),
+        metadata={str(k): str(v) for k, v in metadata.items()},
+    )
+
+
+def _check(where: str, table: object) -> HealthCheck:
+    if not isinstance(table, dict):
+        raise ConfigurationError(f"{where} must be a table")
+    _reject_unknown(where, table, _CHECK_KEYS)
+
+    kind = table.get("type", "tcp")
+    timing = {
+        k: table[k] for k in ("interval", "timeout", "rise", "fall") if k in table
+    }
+    try:
+        if kind == "tcp":
+            extra = set(table) - {"type", *timing}
+            if extra:
+                raise ConfigurationError(f"a tcp check takes no {sorted(extra)}")
+            return TcpCheck(**timing)
+        if kind == "http":
+            return HttpCheck(
+                table.get("path", "/health"),
+                expect=table.get("expect", range(200, 300)),
+                tls=bool(table.get("tls", False)),
+                **timing,
+            )
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{where}: {exc}") from exc
+
+    raise ConfigurationError(f"{where}.type must be 'tcp' or 'http', got {kind!r}")
+
+
+def _outlier(where: str, value: object) -> OutlierDetection | Literal[False]:
+    if value is False:
+        return False
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"{where} must be a table or false")
+    try:
+        return OutlierDetection(**value)
+    except TypeError as exc:
+        raise ConfigurationError(f"{where}: {exc}") from exc
+
+
+def _reject_unknown(where: str, table: Mapping[str, object], known: set[str]) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"{where}: unknown keys {unknown}; accepted: {sorted(known)}"
+        )
