@@ -123,7 +123,7 @@ def remove_listener(listener: Listener) -> None:
     """
     global _global_listeners
     with _global_lock:
-        _global_listeners = tuple(x for x in _global_listeners if x is not listener)
+        _global_listeners = tuple(x for x in _global_listeners if x != listener)
 
 
 class EventEmitter:

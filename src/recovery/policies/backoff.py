@@ -90,10 +90,15 @@ class Backoff:
         if self.step == 1.0 or self.initial == 0.0 or self.initial >= self.cap:
             return self.initial
         # Compare exponents instead of computing a power that may overflow.
-        if n * math.log(self.step) >= math.log(self.cap / self.initial):
+        growth = n * math.log(self.step)
+        if growth >= math.log(self.cap) - math.log(self.initial):
             return self.cap
+        if growth < _EXACT_GROWTH:
+            return self.initial * self.step**n
 
-        return self.initial * self.step**n
+        # A tiny initial delay can stay under the cap while step**n alone
+        # would overflow a float; the logarithms keep the product in range.
+        return math.exp(math.log(self.initial) + growth)
 
     def delay(
         self,
@@ -159,6 +164,9 @@ class Backoff:
 _CONSTANT = _Shape.CONSTANT
 _LINEAR = _Shape.LINEAR
 _NO_JITTER = Jitter.NONE
+
+# Below this natural-log growth, step**n is computed exactly as a float.
+_EXACT_GROWTH = 700.0
 
 # When jitter cannot spread below the cap (for example decorrelated jitter
 # whose whole range lies above it), delays are drawn from the top quarter.

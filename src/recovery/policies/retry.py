@@ -18,7 +18,7 @@ import inspect
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any, Literal, ParamSpec, Protocol, TypeVar, cast, overload
+from typing import Any, Literal, Never, ParamSpec, Protocol, TypeVar, cast, overload
 
 from .. import _testmode, events
 from .._validation import (
@@ -41,7 +41,7 @@ from .retry_events import (
     RetryStatistics,
 )
 
-__all__ = ["Attempt", "Retry", "RetryBudgetLike", "retry"]
+__all__ = ["Attempt", "ResultPredicate", "Retry", "RetryBudgetLike", "retry"]
 
 _logger = AttemptFailed.logger
 # Read through module names: enum lookups on the class are slow in 3.11.
@@ -51,6 +51,10 @@ _GAVE_UP = RetryOutcome.GAVE_UP
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
+
+# A predicate on whatever the call returns. Never as the parameter type lets
+# any one-argument predicate fit, whatever type it declares.
+ResultPredicate = Callable[[Never], bool]
 
 _DEFAULT_BACKOFF = exponential(initial=0.1, multiplier=2.0, cap=10.0, jitter="full")
 _LONG_HINT_CHOICES = ("cap", "give_up")
@@ -119,7 +123,7 @@ class Retry:
         self,
         *,
         on: ExceptionSpec = Exception,
-        retry_if_result: Callable[[object], bool] | None = None,
+        retry_if_result: ResultPredicate | None = None,
         attempts: int | None = 3,
         deadline: float | None = None,
         backoff: Backoff = _DEFAULT_BACKOFF,
@@ -158,7 +162,7 @@ class Retry:
             if max_hint is None
             else require_non_negative("max_hint", max_hint)
         )
-        self._retry_if_result = retry_if_result
+        self._retry_if_result = cast("Callable[[object], bool] | None", retry_if_result)
         self._backoff = backoff
         self._give_up_on_long_hint = on_long_hint == "give_up"
         self._attempt_at_deadline = attempt_at_deadline
@@ -708,6 +712,12 @@ class _Run:
         return result
 
 
+def _name_of(fn: Callable[..., object]) -> str:
+    # Callable objects have no __qualname__ of their own; their class does.
+    name = getattr(fn, "__qualname__", None)
+    return name if isinstance(name, str) else type(fn).__qualname__
+
+
 def _describe(exc: Exception | None) -> str:
     return "a result to retry" if exc is None else type(exc).__qualname__
 
@@ -734,7 +744,7 @@ def retry(fn: Callable[P, R], /) -> Callable[P, R]: ...
 def retry(
     *,
     on: ExceptionSpec = ...,
-    retry_if_result: Callable[[object], bool] | None = ...,
+    retry_if_result: ResultPredicate | None = ...,
     attempts: int | None = ...,
     deadline: float | None = ...,
     backoff: Backoff = ...,
@@ -754,7 +764,7 @@ def retry(
     /,
     *,
     on: ExceptionSpec = Exception,
-    retry_if_result: Callable[[object], bool] | None = None,
+    retry_if_result: ResultPredicate | None = None,
     attempts: int | None = 3,
     deadline: float | None = None,
     backoff: Backoff = _DEFAULT_BACKOFF,
@@ -788,7 +798,7 @@ def retry(
             budget=budget,
             clock=clock,
             rng=rng,
-            name=name if name is not None else func.__qualname__,
+            name=name if name is not None else _name_of(func),
             listeners=listeners,
         )
         return policy(func)
