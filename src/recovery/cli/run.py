@@ -586,23 +586,8 @@ def _read_hint(path: str) -> str | None:
 
 
 def _handle(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    command = list(args.command)
-    if command[:1] == ["--"]:
-        del command[0]
-    if not command:
-        parser.error(
-            "no command to run: give it after --, e.g. "
-            "recovery run --attempts 3 -- curl -fsS https://example.com/"
-        )
-    if args.redis and not args.breaker:
-        parser.error("--redis keeps breaker state, so it needs --breaker NAME")
-    if args.state and not args.breaker:
-        parser.error("--state keeps breaker state, so it needs --breaker NAME")
-
-    try:
-        backoff = _build_backoff(args)
-    except ConfigurationError as exc:
-        parser.error(str(exc))
+    command = _command_of(args, parser)
+    breaker = _open_breaker(args, parser)
 
     with (
         _Stopper() as stopper,
@@ -617,25 +602,49 @@ def _handle(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             hint_dir,
         )
         try:
-            policy = Retry(
-                on=CommandFailedError,
-                attempts=args.attempts,
-                deadline=args.deadline,
-                backoff=backoff,
-                max_hint=args.max_hint,
-                clock=_StoppableClock(stopper),
-                name="run",
-                listeners=[_Reporter(runner, args.attempts)],
-            )
+            policy = _policy_for(args, runner, stopper)
         except ConfigurationError as exc:
             parser.error(str(exc))
+
         try:
             with _quiet_retry_events():
-                return _run_guarded(policy, runner, args)
+                return _run(policy, runner, breaker, args.breaker)
         except _Interrupted as exc:
             name = signal.Signals(exc.signum).name
             logger.warning("stopped by %s; not retrying", name)
             return 128 + exc.signum
+
+
+def _command_of(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[str]:
+    """
+    Return the command to run, or exit 2 when the options do not fit.
+    """
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        del command[0]
+    if not command:
+        parser.error(
+            "no command to run: give it after --, e.g. "
+            "recovery run --attempts 3 -- curl -fsS https://example.com/"
+        )
+    for option, value in (("--state", args.state), ("--redis", args.redis)):
+        if value and not args.breaker:
+            parser.error(f"{option} keeps breaker state, so it needs --breaker NAME")
+
+    return command
+
+
+def _policy_for(args: argparse.Namespace, runner: _Command, stopper: _Stopper) -> Retry:
+    return Retry(
+        on=CommandFailedError,
+        attempts=args.attempts,
+        deadline=args.deadline,
+        backoff=_build_backoff(args),
+        max_hint=args.max_hint,
+        clock=_StoppableClock(stopper),
+        name="run",
+        listeners=[_Reporter(runner, args.attempts)],
+    )
 
 
 def _build_backoff(args: argparse.Namespace) -> Backoff:
@@ -650,42 +659,50 @@ def _build_backoff(args: argparse.Namespace) -> Backoff:
     )
 
 
-def _run_guarded(policy: Retry, runner: _Command, args: argparse.Namespace) -> int:
+def _open_breaker(
+    args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> _BreakerLike | None:
     """
-    Run the retried command, inside the breaker when one is named.
+    Return the breaker named by --breaker, or None; exit 2 if it cannot be had.
     """
     if not args.breaker:
-        return _run_retried(policy, runner)
+        return None
 
-    # Imported here: breakers are only needed when asked for.
+    # Imported here: the breaker machinery is only loaded when asked for.
     breakers = importlib.import_module(f"{__package__}._breakers")
-    breaker: _BreakerLike = breakers.open_cli_breaker(
-        args.breaker, state=args.state, redis=args.redis
-    )
     try:
+        breaker: _BreakerLike = breakers.open_cli_breaker(
+            args.breaker, state=args.state, redis=args.redis
+        )
+    except (ConfigurationError, ImportError) as exc:
+        parser.error(f"--breaker {args.breaker}: {exc}")
+
+    return breaker
+
+
+def _run(
+    policy: Retry, runner: _Command, breaker: _BreakerLike | None, name: str | None
+) -> int:
+    """
+    Run the retried command, inside the breaker when there is one.
+    """
+    try:
+        if breaker is None:
+            return policy.call(runner)
         # A run whose retries were exhausted leaves as CommandFailedError, so
-        # the breaker counts it as a failure; a status not listed as
-        # retryable returns normally and counts as a success.
+        # the breaker counts it as a failure; a final status that is not
+        # retryable returns normally: the command answered, as a success.
         return breaker.call(policy.call, runner)
+    except CommandFailedError as exc:
+        return exc.status
     except CircuitOpenError as exc:
         when = (
             ""
             if exc.retry_after is None
             else f"; next trial in {exc.retry_after:.1f} s"
         )
-        logger.warning(
-            "circuit %r is open; not running the command%s", args.breaker, when
-        )
+        logger.warning("circuit %r is open; not running the command%s", name, when)
         return EX_TEMPFAIL
-    except CommandFailedError as exc:
-        return exc.status
-
-
-def _run_retried(policy: Retry, runner: _Command) -> int:
-    try:
-        return policy.call(runner)
-    except CommandFailedError as exc:
-        return exc.status
 
 
 class _BreakerLike(Protocol):
