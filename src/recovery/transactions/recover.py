@@ -1,0 +1,297 @@
+"""
+Finishing sagas whose process died, and the operator's actions on stuck ones.
+
+`recover_sagas` claims every in-progress saga that nobody owns any more (its
+lease expired, or its owner's process on this host is gone), replays its
+journal and finishes it with the registered definition: a compensation
+journalled as done is never run again, and an in-doubt step is invoked again
+with its idempotency key or compensated, as the step declares. Each claim
+moves the saga's fencing token on, so two workers never finish the same
+saga, and a second run finds nothing left to do.
+
+`retry_saga` and `abort_saga` are what an operator does with a stuck saga;
+both are journalled as `operator_action` records, so the history stays
+complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
+
+from .._validation import require_int, require_positive
+from .errors import SagaDefinitionError
+from .journal import Claim, Journal
+from .ownership import is_dead_locally, new_worker_id
+from .records import JournalRecord, RecordKind, SagaStatus
+from .saga import Saga
+from .saga_events import SagaRecovered
+
+__all__ = [
+    "RecoveryReport",
+    "abort_saga",
+    "arecover_sagas",
+    "recover_sagas",
+    "retry_saga",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(slots=True)
+class RecoveryReport:
+    """
+    What one recovery run did.
+
+    `finished` maps each saga it took over to the status it ended in.
+    `errors` maps each saga it could not finish to the reason: a changed or
+    missing definition, a damaged journal, a lost claim. Those sagas were
+    left exactly as they were, released for a later run.
+    """
+
+    finished: dict[str, SagaStatus] = dataclasses.field(default_factory=dict)
+    errors: dict[str, Exception] = dataclasses.field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """
+        Whether every claimed saga was finished.
+        """
+        return not self.errors
+
+
+def _registry(definitions: Mapping[str, Saga] | Iterable[Saga]) -> dict[str, Saga]:
+    if isinstance(definitions, Mapping):
+        sagas = list(definitions.values())
+    else:
+        sagas = list(definitions)
+    registry: dict[str, Saga] = {}
+    for saga in sagas:
+        if not isinstance(saga, Saga):
+            raise SagaDefinitionError(f"definitions must be Saga objects, got {saga!r}")
+        if saga.name in registry and registry[saga.name] is not saga:
+            raise SagaDefinitionError(f"two definitions are named {saga.name!r}")
+        registry[saga.name] = saga
+    return registry
+
+
+def _unknown(claim: Claim, registry: Mapping[str, Saga]) -> SagaDefinitionError:
+    known = ", ".join(sorted(registry)) or "none"
+    return SagaDefinitionError(
+        f"saga {claim.saga_id!r} is of type {claim.saga_type!r}, which has no "
+        f"registered definition (registered: {known}); it was left as it was"
+    )
+
+
+def _log_error(claim: Claim, exc: Exception) -> None:
+    logger.error(
+        "saga %s (%s) could not be recovered and was left as it was: %s",
+        claim.saga_id,
+        claim.saga_type,
+        exc,
+        extra={
+            "recovery_event": "saga_recovery_failed",
+            "recovery_saga_id": claim.saga_id,
+        },
+    )
+
+
+def _announce(
+    saga: Saga, claim: Claim, previous_owner: str | None, status: str
+) -> None:
+    # The saga's own listeners hear of it, like of its other events.
+    saga._emitter.emit(
+        SagaRecovered(
+            source=saga.name,
+            saga_id=claim.saga_id,
+            previous_owner=previous_owner,
+            status=status,
+        )
+    )
+
+
+def recover_sagas(
+    journal: Journal,
+    definitions: Mapping[str, Saga] | Iterable[Saga],
+    *,
+    lease: float = 60.0,
+    batch: int = 100,
+    owner: str | None = None,
+) -> RecoveryReport:
+    """
+    Finish every abandoned saga in *journal*; return what was done.
+
+    *definitions* are the sagas that may be resumed, keyed (or named) by
+    type. Sagas the run cannot finish are reported in `errors`, logged at
+    ERROR and released untouched. Async steps need `arecover_sagas`.
+    """
+    registry = _registry(definitions)
+    lease = require_positive("lease", lease)
+    batch = require_int("batch", batch, minimum=1)
+    owner = new_worker_id() if owner is None else owner
+    report = RecoveryReport()
+    failed: list[Claim] = []
+
+    while claims := journal.claim(
+        owner, lease=lease, limit=batch, is_dead=is_dead_locally
+    ):
+        for claim in claims:
+            try:
+                status = _recover_one(journal, claim, registry)
+            except Exception as exc:  # noqa: BLE001 - one bad saga must not stop the rest
+                report.errors[claim.saga_id] = exc
+                _log_error(claim, exc)
+                failed.append(claim)
+            else:
+                report.finished[claim.saga_id] = status
+
+    # Released only now, so that this run does not claim them again.
+    for claim in failed:
+        journal.release(claim.saga_id, claim.fence)
+    return report
+
+
+def _recover_one(
+    journal: Journal, claim: Claim, registry: Mapping[str, Saga]
+) -> SagaStatus:
+    saga = registry.get(claim.saga_type)
+    if saga is None:
+        raise _unknown(claim, registry)
+    if saga._is_async:
+        raise SagaDefinitionError(
+            f"saga type {saga.name!r} has async steps; recover it with arecover_sagas"
+        )
+
+    history = journal.load(claim.saga_id)
+    _announce(saga, claim, history.header.owner, history.header.status.value)
+    return saga._resume(journal, claim, history)
+
+
+async def arecover_sagas(
+    journal: Journal,
+    definitions: Mapping[str, Saga] | Iterable[Saga],
+    *,
+    lease: float = 60.0,
+    batch: int = 100,
+    owner: str | None = None,
+) -> RecoveryReport:
+    """
+    Finish every abandoned saga in *journal* from the event loop; the async
+    twin of `recover_sagas`, which also runs async steps.
+    """
+    registry = _registry(definitions)
+    lease = require_positive("lease", lease)
+    batch = require_int("batch", batch, minimum=1)
+    owner = new_worker_id() if owner is None else owner
+    report = RecoveryReport()
+    failed: list[Claim] = []
+
+    while claims := await _aio(
+        journal, journal.claim, owner, lease=lease, limit=batch, is_dead=is_dead_locally
+    ):
+        for claim in claims:
+            try:
+                status = await _arecover_one(journal, claim, registry)
+            except Exception as exc:  # noqa: BLE001 - one bad saga must not stop the rest
+                report.errors[claim.saga_id] = exc
+                _log_error(claim, exc)
+                failed.append(claim)
+            else:
+                report.finished[claim.saga_id] = status
+
+    for claim in failed:
+        await _aio(journal, journal.release, claim.saga_id, claim.fence)
+    return report
+
+
+async def _arecover_one(
+    journal: Journal, claim: Claim, registry: Mapping[str, Saga]
+) -> SagaStatus:
+    saga = registry.get(claim.saga_type)
+    if saga is None:
+        raise _unknown(claim, registry)
+
+    history = await _aio(journal, journal.load, claim.saga_id)
+    _announce(saga, claim, history.header.owner, history.header.status.value)
+    return await saga._aresume(journal, claim, history)
+
+
+async def _aio(
+    journal: Journal, fn: Callable[..., T], /, *args: object, **kwargs: object
+) -> T:
+    if journal.blocking:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    return fn(*args, **kwargs)
+
+
+# -- operator actions ---------------------------------------------------------
+
+
+def retry_saga(journal: Journal, saga_id: str, *, note: str = "") -> SagaStatus:
+    """
+    Send a stuck (or failed) saga back to recovery, with fresh retries.
+
+    Compensations that gave up are tried again; a step stopped because its
+    outcome was lost is invoked again (the operator has checked that this
+    is safe). The saga is released at once, so the next `recover_sagas`
+    finishes it. Returns the status it now has.
+    """
+    claim = journal.seize(
+        saga_id,
+        new_worker_id(),
+        lease=60.0,
+        statuses=(SagaStatus.STUCK, SagaStatus.FAILED),
+    )
+    history = journal.load(saga_id)
+    compensating = any(r.kind is RecordKind.SAGA_COMPENSATING for r in history.records)
+    status = SagaStatus.COMPENSATING if compensating else SagaStatus.RUNNING
+    _operator_record(journal, claim, history.header.last_seq, "retry", note, status)
+    return status
+
+
+def abort_saga(
+    journal: Journal, saga_id: str, *, note: str = "", force: bool = False
+) -> None:
+    """
+    Give up on a saga: mark it failed without running anything more.
+
+    Stuck sagas can always be aborted; one still in progress only with
+    *force*, since its owner may be alive (it stops at its next journal
+    write). Whatever was not compensated stays as it is.
+    """
+    statuses = [SagaStatus.STUCK]
+    if force:
+        statuses += [SagaStatus.RUNNING, SagaStatus.COMPENSATING]
+    claim = journal.seize(saga_id, new_worker_id(), lease=60.0, statuses=statuses)
+    history = journal.load(saga_id)
+    _operator_record(
+        journal, claim, history.header.last_seq, "abort", note, SagaStatus.FAILED
+    )
+
+
+def _operator_record(
+    journal: Journal,
+    claim: Claim,
+    last_seq: int,
+    action: str,
+    note: str,
+    status: SagaStatus,
+) -> None:
+    record = JournalRecord(
+        saga_id=claim.saga_id,
+        seq=last_seq + 1,
+        kind=RecordKind.OPERATOR_ACTION,
+        payload=json.dumps({"action": action, "note": note}),
+        owner=claim.owner,
+        fence=claim.fence,
+        at=time.time(),
+    )
+    # A zero lease releases the saga, so recovery may take it at once.
+    journal.append(claim.saga_id, claim.fence, [record], status=status, lease=0.0)

@@ -1,0 +1,876 @@
+"""
+Sagas: ordered steps with compensations, journalled so a crash is recovered.
+
+A `Saga` runs its steps' actions in order, each receiving a `SagaContext`
+with the input and the results so far. When a step fails for good, the
+compensations of the completed steps run in reverse order, each receiving
+its step's result. Every intent is journalled before the invocation and
+every result after it, so `recover_sagas` can finish a saga whose process
+died, and never runs a journalled compensation twice.
+
+The decisions live in `replay.SagaState` (pure); `_Pass` is the shell that
+invokes the user's functions and writes the journal, with sync and async
+twins that differ by `await` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import inspect
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Literal, TypeVar
+
+from .._validation import require_positive
+from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import ConfigurationError, RecoveryError
+from ..events import EventEmitter, Listener
+from ..policies.backoff import exponential
+from ..policies.retry import Retry
+from .codec import JSON_CODEC, Codec
+from .errors import (
+    SagaDefinitionChangedError,
+    SagaDefinitionError,
+    SagaFailedError,
+)
+from .journal import Claim, Journal, SagaHistory
+from .journal_memory import MemoryJournal
+from .ownership import new_worker_id
+from .records import JournalRecord, RecordKind, SagaStatus
+from .replay import (
+    BeginCompensation,
+    Compensate,
+    Done,
+    Finish,
+    RunStep,
+    SagaState,
+    Stop,
+    describe_error,
+)
+from .saga_events import (
+    SagaCompensated,
+    SagaCompensationFailed,
+    SagaCompensationRan,
+    SagaCompleted,
+    SagaFailed,
+    SagaStepCompleted,
+    SagaStepFailed,
+    SagaStepStarted,
+    SagaStuck,
+)
+from .step import SagaContext, Step, idempotency_key
+
+__all__ = ["DEFAULT", "Saga", "SagaOutcome"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class _Default:
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT = _Default()
+"""
+Marks a setting left at its documented default (where None means "none").
+"""
+
+_COMPENSATION_FAILURE_CHOICES = ("stop", "continue")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SagaOutcome:
+    """
+    A saga that finished: its id, status and the results of its steps.
+    """
+
+    saga_id: str
+    status: SagaStatus
+    results: Mapping[str, object]
+
+
+class Saga:
+    """
+    A named, ordered list of steps, run with a durable journal.
+
+    Args:
+        name: the saga's type; recovery finds its definition by this name.
+        steps: the steps, in order; names must be unique.
+        journal: where intents and results are written; a private
+            `MemoryJournal` by default (nothing survives the process).
+        codec: turns the input and results into journal text (JSON).
+        compensation_retry: retries each compensation; by default 5
+            attempts with exponential backoff (0.5 s doubling, capped at 30
+            s, full jitter) on the saga's clock. None: one attempt.
+        on_compensation_failure: what to do when a compensation gives up:
+            ``"stop"`` (the default) marks the saga stuck for an operator and
+            leaves the earlier steps alone, since undoing them may depend on
+            the failed compensation; ``"continue"`` runs the remaining
+            compensations and ends the saga failed.
+        lease: seconds a worker owns a saga after each journal write; other
+            hosts may take the saga over once it expires, so it must exceed
+            the longest step (on one host, a dead owner is noticed at once).
+        version: part of the definition hash; change it when a step's
+            meaning changes though its name and flags do not.
+        clock, listeners: the clock of the default retry, and event
+            listeners.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        steps: Iterable[Step],
+        *,
+        journal: Journal | None = None,
+        codec: Codec = JSON_CODEC,
+        compensation_retry: Retry | _Default | None = DEFAULT,
+        on_compensation_failure: Literal["stop", "continue"] = "stop",
+        lease: float = 60.0,
+        version: str = "",
+        clock: Clock = SYSTEM_CLOCK,
+        listeners: Iterable[Listener] = (),
+    ) -> None:
+        self.name = _check_name(name)
+        self.steps = _check_steps(name, steps)
+        if on_compensation_failure not in _COMPENSATION_FAILURE_CHOICES:
+            raise ConfigurationError(
+                f"on_compensation_failure must be 'stop' or 'continue', "
+                f"got {on_compensation_failure!r}"
+            )
+        if isinstance(compensation_retry, _Default):
+            compensation_retry = Retry(
+                attempts=5,
+                backoff=exponential(
+                    initial=0.5, multiplier=2.0, cap=30.0, jitter="full"
+                ),
+                clock=clock,
+                name=f"{name}.compensation",
+            )
+        elif compensation_retry is not None and not isinstance(
+            compensation_retry, Retry
+        ):
+            raise ConfigurationError(
+                "compensation_retry must be a Retry or None, "
+                f"got {compensation_retry!r}"
+            )
+
+        self.journal: Journal = (
+            journal if journal is not None else MemoryJournal(clock=clock)
+        )
+        self.codec = codec
+        self.compensation_retry = compensation_retry
+        self.stop_on_compensation_failure = on_compensation_failure == "stop"
+        self.lease = require_positive("lease", lease)
+        self.version = version
+        self.clock = clock
+        self._emitter = EventEmitter(listeners)
+        self.definition_hash = _definition_hash(name, version, self.steps)
+        self._is_async = any(step.is_async for step in self.steps)
+
+    def __repr__(self) -> str:
+        names = ", ".join(step.name for step in self.steps)
+        return f"Saga({self.name!r}, steps=[{names}], journal={self.journal!r})"
+
+    def add_listener(self, listener: Listener) -> None:
+        """
+        Send this saga's events to *listener* as well.
+        """
+        self._emitter.add(listener)
+
+    # -- running ------------------------------------------------------------
+
+    def run(self, input: object = None, *, saga_id: str | None = None) -> SagaOutcome:
+        """
+        Run the saga to the end and return its outcome.
+
+        Raises:
+            SagaFailedError: a step failed for good; holds its error and the
+                errors of compensations that gave up.
+            SagaExistsError: *saga_id* was already used.
+            JournalError: the journal failed; the saga stopped where it was
+                and `recover_sagas` will finish it.
+        """
+        if self._is_async:
+            raise SagaDefinitionError(
+                f"saga {self.name!r} has async steps; run it with `await saga.arun()`"
+            )
+        step_pass = self._start(self.journal, input, saga_id)
+        _guarded(step_pass, step_pass.drive)
+        return step_pass.outcome(raise_failure=True)
+
+    async def arun(
+        self,
+        input: object = None,
+        *,
+        saga_id: str | None = None,
+    ) -> SagaOutcome:
+        """
+        Run the saga to the end in the event loop; sync steps are called
+        directly, async ones awaited. Raises as `run` does.
+        """
+        step_pass = self._start(self.journal, input, saga_id, journal_io=True)
+        await step_pass.aio(step_pass.create)
+        await _aguarded(step_pass, step_pass.adrive)
+        return step_pass.outcome(raise_failure=True)
+
+    def _start(
+        self,
+        journal: Journal,
+        input: object,
+        saga_id: str | None,
+        *,
+        journal_io: bool = False,
+    ) -> _Pass:
+        saga_id = uuid.uuid4().hex if saga_id is None else saga_id
+        payload = _encode(self.codec, input, f"saga {self.name!r}: the input")
+        step_pass = _Pass(self, journal, saga_id, new_worker_id(), fence=1)
+        step_pass.first = step_pass.record(RecordKind.SAGA_STARTED, payload=payload)
+        step_pass.state.apply(step_pass.first)
+        if not journal_io:
+            step_pass.create()
+        return step_pass
+
+    # -- resuming (used by recovery) -----------------------------------------
+
+    def _resume_pass(
+        self, journal: Journal, claim: Claim, history: SagaHistory
+    ) -> _Pass:
+        header = history.header
+        if header.definition_hash != self.definition_hash:
+            raise SagaDefinitionChangedError(
+                f"saga {claim.saga_id!r} of type {self.name!r} was started with "
+                f"definition {header.definition_hash} but the registered definition "
+                f"is {self.definition_hash} (steps: "
+                f"{', '.join(s.name for s in self.steps)}); refusing to resume it. "
+                "Register the definition it was started with, or abort it.",
+                saga_id=claim.saga_id,
+                stored_hash=header.definition_hash,
+                current_hash=self.definition_hash,
+            )
+
+        step_pass = _Pass(self, journal, claim.saga_id, claim.owner, claim.fence)
+        for record in history.records:
+            step_pass.state.apply(record)
+        return step_pass
+
+    def _resume(
+        self, journal: Journal, claim: Claim, history: SagaHistory
+    ) -> SagaStatus:
+        step_pass = self._resume_pass(journal, claim, history)
+        step_pass.write(
+            RecordKind.SAGA_RESUMED,
+            payload=json.dumps({"previous_owner": history.header.owner}),
+        )
+        _guarded(step_pass, step_pass.drive)
+        return step_pass.state.status
+
+    async def _aresume(
+        self, journal: Journal, claim: Claim, history: SagaHistory
+    ) -> SagaStatus:
+        step_pass = self._resume_pass(journal, claim, history)
+        await step_pass.awrite(
+            RecordKind.SAGA_RESUMED,
+            payload=json.dumps({"previous_owner": history.header.owner}),
+        )
+        await _aguarded(step_pass, step_pass.adrive)
+        return step_pass.state.status
+
+
+class _Abandon(BaseException):
+    # Carries a journal failure out through a step's Retry. Retry retries
+    # Exception subclasses only; a journal that cannot record an attempt (or
+    # a worker that lost the saga to another) must stop at once instead of
+    # invoking the step again as if the step itself had failed.
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class _Pass:
+    """
+    One worker's pass over one saga: invoke, journal, repeat until the core
+    says the saga is terminal.
+    """
+
+    def __init__(
+        self, saga: Saga, journal: Journal, saga_id: str, owner: str, fence: int
+    ) -> None:
+        self.saga = saga
+        self.journal = journal
+        self.saga_id = saga_id
+        self.owner = owner
+        self.fence = fence
+        self.state = SagaState(saga_id, saga.steps, saga.codec, journal.where)
+        self.first: JournalRecord | None = None
+        self.step_error: Exception | None = None
+        self.comp_errors: list[Exception] = []
+        self.emitter = saga._emitter
+
+    # -- journal writes (pure planning + the sync and async I/O) ------------
+
+    def record(
+        self,
+        kind: RecordKind,
+        *,
+        step: int | None = None,
+        attempt: int = 0,
+        key: str | None = None,
+        payload: str | None = None,
+    ) -> JournalRecord:
+        """
+        Return the next record of this pass (not yet applied or written).
+        """
+        return JournalRecord(
+            saga_id=self.saga_id,
+            seq=self.state.last_seq + 1,
+            kind=kind,
+            step=step,
+            step_name=None if step is None else self.saga.steps[step].name,
+            attempt=attempt,
+            key=key,
+            payload=payload,
+            owner=self.owner,
+            fence=self.fence,
+            at=self.saga.clock.time(),
+        )
+
+    def _stage(self, kind: RecordKind, **fields: object) -> tuple[JournalRecord, float]:
+        record = self.record(kind, **fields)  # type: ignore[arg-type]
+        self.state.apply(record)
+        lease = 0.0 if self.state.terminal is not None else self.saga.lease
+        return record, lease
+
+    def create(self) -> None:
+        """
+        Store the saga and its first record.
+        """
+        assert self.first is not None
+        self.journal.create(
+            self.first,
+            saga_type=self.saga.name,
+            definition_hash=self.saga.definition_hash,
+            lease=self.saga.lease,
+        )
+
+    def write(self, kind: RecordKind, **fields: object) -> JournalRecord:
+        """
+        Append one record (fenced) and return it.
+        """
+        record, lease = self._stage(kind, **fields)
+        self.journal.append(
+            self.saga_id, self.fence, [record], status=self.state.status, lease=lease
+        )
+        return record
+
+    async def awrite(self, kind: RecordKind, **fields: object) -> JournalRecord:
+        """
+        Append one record (fenced) without blocking the event loop.
+        """
+        record, lease = self._stage(kind, **fields)
+        await self.aio(
+            self.journal.append,
+            self.saga_id,
+            self.fence,
+            [record],
+            status=self.state.status,
+            lease=lease,
+        )
+        return record
+
+    async def aio(self, fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
+        """
+        Run a journal call, in a worker thread if the journal blocks.
+        """
+        if self.journal.blocking:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
+
+    def release_quietly(self) -> None:
+        """
+        Give up the lease after an interruption, so recovery can start at once.
+        """
+        try:
+            self.journal.release(self.saga_id, self.fence)
+        except Exception:
+            logger.exception(
+                "saga %s (%s): could not release its lease after an interruption; "
+                "recovery will take it over when the lease expires",
+                self.saga_id,
+                self.saga.name,
+            )
+
+    # -- the pure parts of invoking -----------------------------------------
+
+    def context(self, index: int, role: str, attempt: int) -> SagaContext:
+        """
+        Return the context for an invocation of step *index*'s *role*.
+        """
+        name = self.saga.steps[index].name
+        return SagaContext(
+            saga_id=self.saga_id,
+            saga_type=self.saga.name,
+            input=self.state.input,
+            results=self.state.results(),
+            step=name,
+            idempotency_key=idempotency_key(self.saga_id, name, role),
+            attempt=attempt,
+        )
+
+    def _step_started(self, index: int) -> dict[str, object]:
+        attempt = self.state.steps[index].attempts + 1
+        name = self.saga.steps[index].name
+        key = idempotency_key(self.saga_id, name, "action")
+        if self.emitter.wants(SagaStepStarted):
+            self.emitter.emit(
+                SagaStepStarted(
+                    source=self.saga.name,
+                    saga_id=self.saga_id,
+                    step=name,
+                    attempt=attempt,
+                )
+            )
+        return {"step": index, "attempt": attempt, "key": key}
+
+    def _step_completed(self, index: int, result: object) -> dict[str, object]:
+        step = self.saga.steps[index]
+        payload = _encode(self.saga.codec, result, f"step {step.name!r}: the result")
+        attempt = self.state.steps[index].attempts
+        return {"step": index, "attempt": attempt, "payload": payload}
+
+    def _report_completed(self, index: int) -> None:
+        if self.emitter.wants(SagaStepCompleted):
+            self.emitter.emit(
+                SagaStepCompleted(
+                    source=self.saga.name,
+                    saga_id=self.saga_id,
+                    step=self.saga.steps[index].name,
+                    attempt=self.state.steps[index].attempts,
+                )
+            )
+
+    def _failed(self, index: int, exc: Exception, *, comp: bool) -> dict[str, object]:
+        state = self.state.steps[index]
+        return {
+            "step": index,
+            "attempt": state.comp_attempts if comp else state.attempts,
+            "payload": json.dumps(describe_error(exc)),
+        }
+
+    def _gave_up(
+        self, index: int, exc: Exception
+    ) -> tuple[RecordKind, dict[str, object]]:
+        """
+        Plan the record written when step *index* fails for good.
+        """
+        step = self.saga.steps[index]
+        self.step_error = exc
+        self.emitter.emit(
+            SagaStepFailed(
+                source=self.saga.name,
+                saga_id=self.saga_id,
+                step=step.name,
+                attempts=self.state.steps[index].attempts,
+                error=type(exc).__qualname__,
+            )
+        )
+        control = {
+            "step": index,
+            "compensate_step": step.compensate_on_failure
+            and step.compensation is not None,
+            "error": f"{type(exc).__qualname__}: {exc}",
+        }
+        return RecordKind.SAGA_COMPENSATING, {"payload": json.dumps(control)}
+
+    def _comp_started(self, index: int) -> dict[str, object]:
+        attempt = self.state.steps[index].comp_attempts + 1
+        key = idempotency_key(self.saga_id, self.saga.steps[index].name, "compensation")
+        return {"step": index, "attempt": attempt, "key": key}
+
+    def _comp_completed(self, index: int) -> dict[str, object]:
+        return {"step": index, "attempt": self.state.steps[index].comp_attempts}
+
+    def _report_compensated(self, index: int) -> None:
+        self.emitter.emit(
+            SagaCompensationRan(
+                source=self.saga.name,
+                saga_id=self.saga_id,
+                step=self.saga.steps[index].name,
+                attempt=self.state.steps[index].comp_attempts,
+            )
+        )
+
+    def _comp_gave_up(
+        self, index: int, exc: Exception
+    ) -> tuple[RecordKind, dict[str, object]]:
+        stop = self.saga.stop_on_compensation_failure
+        name = self.saga.steps[index].name
+        self.comp_errors.append(exc)
+        self.emitter.emit(
+            SagaCompensationFailed(
+                source=self.saga.name,
+                saga_id=self.saga_id,
+                step=name,
+                attempts=self.state.steps[index].comp_attempts,
+                error=type(exc).__qualname__,
+                stopped=stop,
+            )
+        )
+        if not stop:
+            return RecordKind.COMP_GAVE_UP, {
+                "step": index,
+                "payload": json.dumps(describe_error(exc)),
+            }
+        reason = (
+            f"compensation of step {name!r} gave up: {type(exc).__qualname__}: {exc}"
+        )
+        return RecordKind.SAGA_STUCK, {
+            "payload": json.dumps({"step": index, "reason": reason})
+        }
+
+    def _settle(
+        self, decision: BeginCompensation | Stop | Finish
+    ) -> tuple[RecordKind, dict[str, object]]:
+        """
+        Plan the record that carries out a decision needing no invocation.
+        """
+        if isinstance(decision, BeginCompensation):
+            step = self.saga.steps[decision.index]
+            self.emitter.emit(
+                SagaStepFailed(
+                    source=self.saga.name,
+                    saga_id=self.saga_id,
+                    step=step.name,
+                    attempts=self.state.steps[decision.index].attempts,
+                    error="outcome lost in a crash",
+                )
+            )
+            control = {
+                "step": decision.index,
+                "compensate_step": decision.compensate_step,
+                "error": decision.error,
+            }
+            return RecordKind.SAGA_COMPENSATING, {"payload": json.dumps(control)}
+        if isinstance(decision, Stop):
+            control = {"step": decision.index, "reason": decision.reason}
+            return RecordKind.SAGA_STUCK, {"payload": json.dumps(control)}
+
+        kind = {
+            SagaStatus.COMPLETED: RecordKind.SAGA_COMPLETED,
+            SagaStatus.COMPENSATED: RecordKind.SAGA_COMPENSATED,
+            SagaStatus.FAILED: RecordKind.SAGA_FAILED,
+        }[decision.status]
+        return kind, {"payload": json.dumps({"reason": decision.reason})}
+
+    def report_end(self) -> None:
+        """
+        Emit the event of the terminal status just reached.
+        """
+        status = self.state.status
+        source, saga_id = self.saga.name, self.saga_id
+        pending = self.state.compensated()[1]
+        if status is SagaStatus.COMPLETED:
+            if self.emitter.wants(SagaCompleted):
+                self.emitter.emit(SagaCompleted(source=source, saga_id=saga_id))
+        elif status is SagaStatus.COMPENSATED:
+            self.emitter.emit(
+                SagaCompensated(
+                    source=source,
+                    saga_id=saga_id,
+                    failed_step=self.state.failed_step or "",
+                )
+            )
+        elif status is SagaStatus.STUCK:
+            self.emitter.emit(
+                SagaStuck(
+                    source=source,
+                    saga_id=saga_id,
+                    step=pending[0] if pending else (self.state.failed_step or ""),
+                    reason=self.state.stuck_reason or "",
+                )
+            )
+        elif status is SagaStatus.FAILED:
+            self.emitter.emit(
+                SagaFailed(
+                    source=source,
+                    saga_id=saga_id,
+                    reason="compensations gave up",
+                    not_compensated=tuple(pending),
+                )
+            )
+
+    def outcome(self, *, raise_failure: bool) -> SagaOutcome:
+        """
+        Return the outcome, or raise `SagaFailedError` if the saga failed.
+        """
+        status = self.state.status
+        if status is SagaStatus.COMPLETED or not raise_failure:
+            return SagaOutcome(self.saga_id, status, self.state.results())
+
+        error = self.step_error
+        if error is None:
+            error = RecoveryError(
+                f"step {self.state.failed_step!r} failed in an earlier run"
+            )
+        done, pending = self.state.compensated()
+        raise SagaFailedError(
+            f"saga {self.saga_id} ({self.saga.name}) failed at step "
+            f"{self.state.failed_step!r} and is {status.value}",
+            [error, *self.comp_errors],
+            saga_id=self.saga_id,
+            status=status,
+            failed_step=self.state.failed_step or "",
+            compensated=done,
+            not_compensated=pending,
+        )
+
+    # -- the sync shell --------------------------------------------------------
+
+    def drive(self) -> None:
+        """
+        Take decisions and carry them out until the saga is terminal.
+        """
+        while True:
+            decision = self.state.decide()
+            if isinstance(decision, Done):
+                return
+            if isinstance(decision, RunStep):
+                self._run_step(decision.index)
+            elif isinstance(decision, Compensate):
+                self._compensate(decision.index)
+            else:
+                kind, fields = self._settle(decision)
+                self.write(kind, **fields)
+                if self.state.terminal is not None:
+                    self.report_end()
+
+    def _safe_write(self, kind: RecordKind, fields: dict[str, object]) -> None:
+        try:
+            self.write(kind, **fields)
+        except Exception as exc:  # noqa: BLE001 - any journal failure stops the pass
+            raise _Abandon(exc) from None
+
+    def _run_step(self, index: int) -> None:
+        step = self.saga.steps[index]
+
+        def attempt() -> object:
+            fields = self._step_started(index)
+            self._safe_write(RecordKind.STEP_STARTED, fields)
+            context = self.context(index, "action", self.state.steps[index].attempts)
+            try:
+                result = step.action(context)
+                completed = self._step_completed(index, result)
+            except Exception as exc:
+                self._safe_write(
+                    RecordKind.STEP_FAILED, self._failed(index, exc, comp=False)
+                )
+                raise
+            self._safe_write(RecordKind.STEP_COMPLETED, completed)
+            self._report_completed(index)
+            return result
+
+        try:
+            if step.retry is None:
+                attempt()
+            else:
+                step.retry.call(attempt)
+        except _Abandon as abandon:
+            raise abandon.error from None
+        except Exception as exc:  # noqa: BLE001 - the step failed for good
+            kind, fields = self._gave_up(index, exc)
+            self.write(kind, **fields)
+
+    def _compensate(self, index: int) -> None:
+        step = self.saga.steps[index]
+        compensation = step.compensation
+        assert compensation is not None
+        result = self.state.steps[index].result
+
+        def attempt() -> None:
+            self._safe_write(RecordKind.COMP_STARTED, self._comp_started(index))
+            context = self.context(
+                index, "compensation", self.state.steps[index].comp_attempts
+            )
+            try:
+                compensation(context, result)
+            except Exception as exc:
+                self._safe_write(
+                    RecordKind.COMP_FAILED, self._failed(index, exc, comp=True)
+                )
+                raise
+            self._safe_write(RecordKind.COMP_COMPLETED, self._comp_completed(index))
+            self._report_compensated(index)
+
+        retry = self.saga.compensation_retry
+        try:
+            if retry is None:
+                attempt()
+            else:
+                retry.call(attempt)
+        except _Abandon as abandon:
+            raise abandon.error from None
+        except Exception as exc:  # noqa: BLE001 - the compensation gave up
+            kind, fields = self._comp_gave_up(index, exc)
+            self.write(kind, **fields)
+            if self.state.terminal is not None:
+                self.report_end()
+
+    # -- the async shell -------------------------------------------------------
+
+    async def adrive(self) -> None:
+        """
+        Take decisions and carry them out until the saga is terminal.
+        """
+        while True:
+            decision = self.state.decide()
+            if isinstance(decision, Done):
+                return
+            if isinstance(decision, RunStep):
+                await self._arun_step(decision.index)
+            elif isinstance(decision, Compensate):
+                await self._acompensate(decision.index)
+            else:
+                kind, fields = self._settle(decision)
+                await self.awrite(kind, **fields)
+                if self.state.terminal is not None:
+                    self.report_end()
+
+    async def _asafe_write(self, kind: RecordKind, fields: dict[str, object]) -> None:
+        try:
+            await self.awrite(kind, **fields)
+        except Exception as exc:  # noqa: BLE001 - any journal failure stops the pass
+            raise _Abandon(exc) from None
+
+    async def _arun_step(self, index: int) -> None:
+        step = self.saga.steps[index]
+
+        async def attempt() -> object:
+            fields = self._step_started(index)
+            await self._asafe_write(RecordKind.STEP_STARTED, fields)
+            context = self.context(index, "action", self.state.steps[index].attempts)
+            try:
+                result = await _maybe_await(step.action(context))
+                completed = self._step_completed(index, result)
+            except Exception as exc:
+                await self._asafe_write(
+                    RecordKind.STEP_FAILED, self._failed(index, exc, comp=False)
+                )
+                raise
+            await self._asafe_write(RecordKind.STEP_COMPLETED, completed)
+            self._report_completed(index)
+            return result
+
+        try:
+            if step.retry is None:
+                await attempt()
+            else:
+                await step.retry.acall(attempt)
+        except _Abandon as abandon:
+            raise abandon.error from None
+        except Exception as exc:  # noqa: BLE001 - the step failed for good
+            kind, fields = self._gave_up(index, exc)
+            await self.awrite(kind, **fields)
+
+    async def _acompensate(self, index: int) -> None:
+        step = self.saga.steps[index]
+        compensation = step.compensation
+        assert compensation is not None
+        result = self.state.steps[index].result
+
+        async def attempt() -> None:
+            await self._asafe_write(RecordKind.COMP_STARTED, self._comp_started(index))
+            context = self.context(
+                index, "compensation", self.state.steps[index].comp_attempts
+            )
+            try:
+                await _maybe_await(compensation(context, result))
+            except Exception as exc:
+                await self._asafe_write(
+                    RecordKind.COMP_FAILED, self._failed(index, exc, comp=True)
+                )
+                raise
+            await self._asafe_write(
+                RecordKind.COMP_COMPLETED, self._comp_completed(index)
+            )
+            self._report_compensated(index)
+
+        retry = self.saga.compensation_retry
+        try:
+            if retry is None:
+                await attempt()
+            else:
+                await retry.acall(attempt)
+        except _Abandon as abandon:
+            raise abandon.error from None
+        except Exception as exc:  # noqa: BLE001 - the compensation gave up
+            kind, fields = self._comp_gave_up(index, exc)
+            await self.awrite(kind, **fields)
+            if self.state.terminal is not None:
+                self.report_end()
+
+
+def _guarded(step_pass: _Pass, drive: Callable[[], None]) -> None:
+    try:
+        drive()
+    except BaseException:
+        step_pass.release_quietly()
+        raise
+
+
+async def _aguarded(step_pass: _Pass, drive: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await drive()
+    except BaseException:
+        step_pass.release_quietly()
+        raise
+
+
+async def _maybe_await(value: object) -> object:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def _encode(codec: Codec, value: object, what: str) -> str:
+    try:
+        return codec.encode(value)
+    except (TypeError, ValueError) as exc:
+        raise SagaDefinitionError(
+            f"{what} cannot be written to the journal by {codec!r}: {exc}"
+        ) from exc
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise SagaDefinitionError(f"saga name must be a non-empty string, got {name!r}")
+    return name
+
+
+def _check_steps(name: str, steps: Iterable[Step]) -> tuple[Step, ...]:
+    steps = tuple(steps)
+    if not steps:
+        raise SagaDefinitionError(f"saga {name!r} needs at least one step")
+    for step in steps:
+        if not isinstance(step, Step):
+            raise SagaDefinitionError(
+                f"saga {name!r}: steps must be Step objects, got {step!r}"
+            )
+    names = [step.name for step in steps]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise SagaDefinitionError(
+            f"saga {name!r}: step names must be unique; repeated: "
+            f"{', '.join(duplicates)}"
+        )
+    return steps
+
+
+def _definition_hash(name: str, version: str, steps: tuple[Step, ...]) -> str:
+    shape = [name, version, [list(step.flags()) for step in steps]]
+    digest = hashlib.sha256(json.dumps(shape, separators=(",", ":")).encode())
+    return digest.hexdigest()[:16]
