@@ -32,6 +32,8 @@ from recovery.cli.run import (
     parse_exit_codes,
 )
 from recovery.policies.backoff import constant, exponential, linear
+from recovery.policies.breaker import CircuitBreaker
+from recovery.testing import FakeClock
 
 # Options that make every wait zero, so a test never sleeps.
 NO_WAIT = ["--initial", "0", "--jitter", "none"]
@@ -460,3 +462,86 @@ class TestStopping:
         Retry and breakers handle Exception only, so they never count it.
         """
         assert not issubclass(_Interrupted, Exception)
+
+
+class TestBreaker:
+    """
+    --breaker, with state kept in a SQLite file between runs.
+    """
+
+    @staticmethod
+    def runs_until_open(tmp_path: Path, name: str, attempts: int) -> list[int]:
+        pytest.importorskip("recovery.cli._breakers")
+        log = tmp_path / f"{name}.runs"
+        argv = [
+            "run", "--attempts", str(attempts), *NO_WAIT,
+            "--breaker", name, "--state", str(tmp_path / "state.db"),
+            "--", "sh", "-c", f"echo x >> {log}; exit 3",
+        ]  # fmt: skip
+        statuses: list[int] = []
+        while 75 not in statuses and len(statuses) < 50:
+            statuses.append(main(argv))
+        return statuses
+
+    def test_open_circuit_skips_the_command(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        statuses = self.runs_until_open(tmp_path, "flaky", attempts=1)
+
+        assert statuses[-1] == 75
+        assert set(statuses[:-1]) == {3}
+        runs = (tmp_path / "flaky.runs").read_text().splitlines()
+        assert len(runs) == len(statuses) - 1
+        assert run_lines(caplog)[-1].startswith(
+            "circuit 'flaky' is open; not running the command; next trial in "
+        )
+
+    def test_a_run_is_one_failure_whatever_its_attempts(self, tmp_path: Path) -> None:
+        """
+        Three failed attempts in one run count once, like a single attempt.
+        """
+        single = self.runs_until_open(tmp_path, "single", attempts=1)
+        triple = self.runs_until_open(tmp_path, "triple", attempts=3)
+
+        assert len(single) == len(triple)
+        runs = (tmp_path / "triple.runs").read_text().splitlines()
+        assert len(runs) == 3 * (len(triple) - 1)
+
+    def test_success_passes_through(self, tmp_path: Path) -> None:
+        pytest.importorskip("recovery.cli._breakers")
+        state = str(tmp_path / "state.db")
+
+        argv = ["run", *NO_WAIT, "--breaker", "fine", "--state", state, "--", "true"]
+
+        assert main(argv) == 0
+
+    def test_outcomes_as_a_breaker_sees_them(
+        self,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """
+        Exhausted retries are a failure; an unlisted status is an answer.
+
+        Uses an in-memory breaker, so it runs whether or not the shared
+        breaker module is present.
+        """
+        breaker = CircuitBreaker(
+            "mem", failure_threshold=2, reset_timeout=60, clock=FakeClock()
+        )
+        monkeypatch.setattr(run_module, "_open_breaker", lambda args, parser: breaker)
+        log = tmp_path / "runs"
+
+        def run(status: int) -> int:
+            script = f"echo x >> {log}; exit {status}"
+            argv = ["--attempts", "2", "--retry-on-exit", "3", *NO_WAIT]
+            return main(["run", *argv, "--breaker", "mem", "--", "sh", "-c", script])
+
+        statuses = [run(3), run(4), run(3), run(3), run(3)]
+
+        assert statuses == [3, 4, 3, 3, 75]
+        assert len(log.read_text().splitlines()) == 2 + 1 + 2 + 2
+        assert run_lines(caplog)[-1] == (
+            "circuit 'mem' is open; not running the command; next trial in 60.0 s"
+        )
