@@ -499,11 +499,14 @@ class _Command:
         return self.retry_on is None or outcome.status in self.retry_on
 
     def _run_once(self) -> _Outcome:
+        # A fresh, empty hint file per attempt: a hint never outlives the
+        # attempt that gave it.
         fd, hint_path = tempfile.mkstemp(prefix="retry-after-", dir=self.hint_dir)
         os.close(fd)
         env = dict(os.environ)
         env[RETRY_AFTER_ENV] = hint_path
         env[ATTEMPT_ENV] = str(self.attempts)
+
         try:
             try:
                 child = subprocess.Popen(self.argv, env=env)
@@ -514,16 +517,15 @@ class _Command:
                 returncode, timed_out = self._wait(child)
             finally:
                 self.stopper.watch(None)
-            return _Outcome(
-                _TIMED_OUT if timed_out else exit_status(returncode),
-                f"timed out after {self.timeout:g} s, exit status {_TIMED_OUT}"
-                if timed_out
-                else _describe_exit(returncode),
-                _read_hint(hint_path),
-            )
+            hint = _read_hint(hint_path)
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(hint_path)
+
+        if timed_out:
+            description = f"timed out after {self.timeout:g} s, exit status 124"
+            return _Outcome(_TIMED_OUT, description, hint)
+        return _Outcome(exit_status(returncode), _describe_exit(returncode), hint)
 
     def _wait(self, child: subprocess.Popen[bytes]) -> tuple[int, bool]:
         try:
