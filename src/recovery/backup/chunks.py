@@ -134,23 +134,26 @@ class ChunkStore:
         """
         Yield every chunk file on disk, in no particular order.
         """
-        for sub in os.scandir(self.root):
-            if not sub.is_dir(follow_symlinks=False):
-                continue
-            for entry in os.scandir(sub.path):
-                if _is_digest(entry.name):
-                    size = entry.stat(follow_symlinks=False).st_size
-                    yield StoredChunk(entry.name, entry.path, size)
+        for sub in self._subdirs():
+            with os.scandir(sub) as entries:
+                for entry in entries:
+                    if _is_digest(entry.name):
+                        size = entry.stat(follow_symlinks=False).st_size
+                        yield StoredChunk(entry.name, entry.path, size)
 
     def leftovers(self) -> Iterator[str]:
         """
         Yield the temporary files that interrupted writes left behind.
         """
-        for sub in os.scandir(self.root):
-            if sub.is_dir(follow_symlinks=False):
-                for entry in os.scandir(sub.path):
+        for sub in self._subdirs():
+            with os.scandir(sub) as entries:
+                for entry in entries:
                     if entry.name.endswith(TEMP_SUFFIX):
                         yield entry.path
+
+    def _subdirs(self) -> list[str]:
+        with os.scandir(self.root) as entries:
+            return sorted(e.path for e in entries if e.is_dir(follow_symlinks=False))
 
     def delete(self, digest: str) -> None:
         """

@@ -83,15 +83,15 @@ def read_locks(directory: str) -> list[LockInfo]:
     Return every lock in *directory*; unreadable files count as live locks.
     """
     found: list[LockInfo] = []
-    for entry in os.scandir(directory):
-        if not entry.name.endswith(".json"):
-            continue
+    with os.scandir(directory) as entries:
+        paths = sorted(e.path for e in entries if e.name.endswith(".json"))
+    for path in paths:
         try:
-            with open(entry.path, "rb") as file:
+            with open(path, "rb") as file:
                 raw = json.load(file)
             found.append(
                 LockInfo(
-                    entry.path,
+                    path,
                     LockKind(raw["kind"]),
                     str(raw["host"]),
                     int(raw["pid"]),
@@ -102,7 +102,7 @@ def read_locks(directory: str) -> list[LockInfo]:
             continue
         except (ValueError, KeyError, TypeError):
             # A half-written or foreign file: safer to treat it as a holder.
-            found.append(LockInfo(entry.path, LockKind.EXCLUSIVE, "?", -1, "unknown"))
+            found.append(LockInfo(path, LockKind.EXCLUSIVE, "?", -1, "unknown"))
 
     return found
 
