@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 
 from tests.conftest import free_port
 
@@ -25,9 +25,8 @@ class ServerLoop:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
 
-    def call(self, coro: object) -> object:
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
-        return future.result(timeout=10)
+    def call(self, coro: Coroutine[object, object, None]) -> None:
+        asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)

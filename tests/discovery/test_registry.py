@@ -320,11 +320,11 @@ class TestActiveHealth:
         assert seen == [True, True, False, False, True]
         assert a.last_check_latency == 0.004
         kinds = [
-            type(e)
+            e.kind
             for e in recorder.events
             if isinstance(e, EndpointHealthy | EndpointUnhealthy)
         ]
-        assert kinds == [EndpointUnhealthy, EndpointHealthy]
+        assert kinds == ["endpoint_unhealthy", "endpoint_healthy"]
 
     def test_reports_for_foreign_endpoints_are_ignored(
         self, registry: ServiceRegistry

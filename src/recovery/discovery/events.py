@@ -28,6 +28,8 @@ __all__ = [
     "EndpointUnhealthy",
     "ServiceFailedOver",
     "ServiceRecovered",
+    "SharedStateRestored",
+    "SharedStateUnavailable",
 ]
 
 logger = logging.getLogger(__name__)
@@ -237,4 +239,35 @@ class ServiceFailedOver(Event):
     level: ClassVar[int] = logging.DEBUG
     message: ClassVar[str] = "registry %s: service %s failed over to %s"
     message_fields: ClassVar[tuple[str, ...]] = ("source", "service", "fallback")
+    logger: ClassVar[logging.Logger] = logger
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SharedStateUnavailable(Event):
+    """
+    A shared registry could not reach its store; the last copy is served.
+    """
+
+    error: str
+
+    kind: ClassVar[str] = "shared_state_unavailable"
+    level: ClassVar[int] = logging.WARNING
+    message: ClassVar[str] = (
+        "registry %s: shared store unreachable (%s); serving the last known "
+        "endpoints and deciding ejections locally"
+    )
+    message_fields: ClassVar[tuple[str, ...]] = ("source", "error")
+    logger: ClassVar[logging.Logger] = logger
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SharedStateRestored(Event):
+    """
+    A shared registry reaches its store again.
+    """
+
+    kind: ClassVar[str] = "shared_state_restored"
+    level: ClassVar[int] = logging.INFO
+    message: ClassVar[str] = "registry %s: shared store reachable again"
+    message_fields: ClassVar[tuple[str, ...]] = ("source",)
     logger: ClassVar[logging.Logger] = logger
