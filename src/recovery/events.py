@@ -87,7 +87,7 @@ class Event:
         """
         Return the event's fields as a dict, for logs and exporters.
         """
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {name: getattr(self, name) for name in _field_names(type(self))}
 
     def log(self) -> None:
         """
@@ -100,6 +100,19 @@ class Event:
         extra: dict[str, object] = {"recovery_event": self.kind}
         extra.update((f"recovery_{key}", value) for key, value in self.fields().items())
         self.logger.log(self.level, self.message, *args, extra=extra)
+
+
+_FIELD_NAMES: dict[type[Event], tuple[str, ...]] = {}
+
+
+def _field_names(event_type: type[Event]) -> tuple[str, ...]:
+    # dataclasses.fields() rebuilds its answer on every call; events are
+    # logged often enough for that to show.
+    names = _FIELD_NAMES.get(event_type)
+    if names is None:
+        names = tuple(f.name for f in dataclasses.fields(event_type))
+        _FIELD_NAMES[event_type] = names
+    return names
 
 
 Listener = Callable[[Event], object]

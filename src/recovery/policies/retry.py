@@ -45,6 +45,7 @@ __all__ = ["Attempt", "ResultPredicate", "Retry", "RetryBudgetLike", "retry"]
 
 _logger = AttemptFailed.logger
 # Read through module names: enum lookups on the class are slow in 3.11.
+_PENDING = RetryOutcome.PENDING
 _SUCCEEDED = RetryOutcome.SUCCEEDED
 _GAVE_UP = RetryOutcome.GAVE_UP
 
@@ -230,10 +231,10 @@ class Retry:
         run = _Run(self, self._clock.now())
         failed, exc, result = self._attempt(fn, args, kwargs)
         if failed:
-            return self._finish(run, fn, args, kwargs, exc, result), run.stats
+            return self._finish(run, fn, args, kwargs, exc, result), run
 
         run.succeeded(self._clock.now())
-        return result, run.stats  # type: ignore[return-value]
+        return result, run  # type: ignore[return-value]
 
     def _attempt(
         self, fn: Callable[..., R], args: tuple[object, ...], kwargs: dict[str, object]
@@ -259,15 +260,16 @@ class Retry:
         exc: Exception | None,
         result: R | None,
     ) -> R:
+        now = self._clock.now
         while True:
-            delay = run.after_failure(exc, self._clock.now())
+            delay = run.after_failure(exc, now())
             if delay is None:
                 # Without an exception, the last result is a real R.
                 return cast("R", run.give_up(exc, result))
 
             if delay > 0:
                 self._clock.sleep(delay)
-            run.stats.attempts += 1
+            run.attempts += 1
             try:
                 result = fn(*args, **kwargs)
             except self._catch as caught:
@@ -279,7 +281,7 @@ class Retry:
             if self._retry_if_result is not None and self._retry_if_result(result):
                 exc = None
                 continue
-            run.succeeded(self._clock.now())
+            run.succeeded(now())
             return result
 
     # -- the async shell --------------------------------------------------
@@ -317,10 +319,10 @@ class Retry:
         failed, exc, result = await self._aattempt(fn, args, kwargs)
         if failed:
             result = await self._afinish(run, fn, args, kwargs, exc, result)
-            return result, run.stats
+            return result, run
 
         run.succeeded(self._clock.now())
-        return result, run.stats  # type: ignore[return-value]
+        return result, run  # type: ignore[return-value]
 
     async def _aattempt(
         self,
@@ -349,19 +351,29 @@ class Retry:
         exc: Exception | None,
         result: R | None,
     ) -> R:
+        now = self._clock.now
         while True:
-            delay = run.after_failure(exc, self._clock.now())
+            delay = run.after_failure(exc, now())
             if delay is None:
                 # Without an exception, the last result is a real R.
                 return cast("R", run.give_up(exc, result))
 
             if delay > 0:
                 await self._clock.asleep(delay)
-            run.stats.attempts += 1
-            failed, exc, result = await self._aattempt(fn, args, kwargs)
-            if not failed:
-                run.succeeded(self._clock.now())
-                return result  # type: ignore[return-value]
+            run.attempts += 1
+            try:
+                result = await fn(*args, **kwargs)
+            except self._catch as caught:
+                if self._predicate is not None and not self._predicate(caught):
+                    raise
+                exc = caught
+                continue
+
+            if self._retry_if_result is not None and self._retry_if_result(result):
+                exc = None
+                continue
+            run.succeeded(now())
+            return result
 
     # -- decorating -------------------------------------------------------
 
@@ -381,8 +393,8 @@ class Retry:
                 "generator that failed part-way cannot be resumed; retry the "
                 "function that consumes it, or use the block form"
             )
-        if inspect.iscoroutinefunction(fn):
-            return self._wrap_async(fn)  # type: ignore[return-value]
+        if _is_async_callable(fn):
+            return self._wrap_async(fn)  # type: ignore[arg-type, return-value]
 
         return self._wrap_sync(fn)
 
@@ -480,8 +492,8 @@ class Retry:
         yield (attempt := Attempt(run, 1))
         while attempt.delay is not None:
             self._clock.sleep(attempt.delay)
-            run.stats.attempts += 1
-            yield (attempt := Attempt(run, run.stats.attempts))
+            run.attempts += 1
+            yield (attempt := Attempt(run, run.attempts))
 
     async def __aiter__(self) -> AsyncIterator[Attempt]:
         """
@@ -491,8 +503,8 @@ class Retry:
         yield (attempt := Attempt(run, 1))
         while attempt.delay is not None:
             await self._clock.asleep(attempt.delay)
-            run.stats.attempts += 1
-            yield (attempt := Attempt(run, run.stats.attempts))
+            run.attempts += 1
+            yield (attempt := Attempt(run, run.attempts))
 
 
 class Attempt:
@@ -517,7 +529,7 @@ class Attempt:
         """
         The statistics of the whole retried block so far.
         """
-        return self._run.stats
+        return self._run
 
     def __enter__(self) -> Attempt:
         return self
@@ -545,9 +557,12 @@ class Attempt:
         return True
 
 
-class _Run:
+class _Run(RetryStatistics):
     """
     The decision core for one call: pure, reads time only as an argument.
+
+    It is also the call's statistics record, so that a failing call builds
+    one object rather than two.
     """
 
     __slots__ = (
@@ -555,58 +570,63 @@ class _Run:
         "policy",
         "previous_delay",
         "reports_attempts",
+        "reports_recovery",
         "reports_retries",
-        "stats",
     )
 
     def __init__(self, policy: Retry, start: float | None) -> None:
+        # The record's fields are set here rather than through its __init__:
+        # one call fewer on every failing call.
+        self.started = policy._clock.now() if start is None else start
+        self.attempts = 1
+        self.waited = 0.0
+        self.delays = []
+        self.outcome = _PENDING
+        self.finished = None
+        self.give_up_reason = None
         self.policy = policy
-        if start is None:
-            start = policy._clock.now()
-        self.stats = RetryStatistics(started=start)
         self.previous_delay: float | None = None
         self.hinted = False
         # Decided once per call, not per failure: who would see these events.
-        self.reports_attempts, self.reports_retries = _audience(policy._emitter)
+        self.reports_attempts, self.reports_retries, self.reports_recovery = _audience(
+            policy._emitter
+        )
 
     def after_failure(self, exc: Exception | None, now: float) -> float | None:
         """
         Return the delay before the next attempt, or None to give up now.
         """
-        policy = self.policy
-        stats = self.stats
         if self.reports_attempts:
-            policy._emitter.emit(
+            self.policy._emitter.emit(
                 AttemptFailed(
-                    source=policy.name,
-                    attempt=stats.attempts,
+                    source=self.policy.name,
+                    attempt=self.attempts,
                     error=_describe(exc),
-                    elapsed=now - stats.started,
+                    elapsed=now - self.started,
                 )
             )
 
         decision = self._decide(exc, now)
         if isinstance(decision, str):
-            stats.give_up_reason = decision
-            stats.finished = now
+            self.give_up_reason = decision
+            self.finished = now
             return None
 
-        delay = decision
-        stats.delays.append(delay)
-        stats.waited += delay
-        self.previous_delay = delay
+        self.delays.append(decision)
+        self.waited += decision
+        self.previous_delay = decision
         if self.reports_retries:
-            policy._emitter.emit(
+            self.policy._emitter.emit(
                 RetryScheduled(
-                    source=policy.name,
-                    attempt=stats.attempts,
-                    delay=delay,
+                    source=self.policy.name,
+                    attempt=self.attempts,
+                    delay=decision,
                     error=_describe(exc),
                     hinted=self.hinted,
                 )
             )
 
-        return delay
+        return decision
 
     def _decide(self, exc: Exception | None, now: float) -> float | str:
         """
@@ -615,7 +635,6 @@ class _Run:
         Sets `hinted` when the delay came from the error's `retry_after`.
         """
         policy = self.policy
-        attempt = self.stats.attempts
         # Read the module attribute, not a function: this runs per failure.
         mode = _testmode._current
 
@@ -624,10 +643,10 @@ class _Run:
             limit = (
                 mode.max_attempts if limit is None else min(limit, mode.max_attempts)
             )
-        if limit is not None and attempt >= limit:
+        if limit is not None and self.attempts >= limit:
             return f"attempt limit of {limit} reached"
 
-        delay = policy._backoff.delay(attempt, policy._rng, self.previous_delay)
+        delay = policy._backoff.delay(self.attempts, policy._rng, self.previous_delay)
         self.hinted = False
         hint = getattr(exc, "retry_after", None)
         if hint is not None:
@@ -640,7 +659,7 @@ class _Run:
             delay = 0.0
 
         if policy.deadline is not None:
-            remaining = self.stats.started + policy.deadline - now
+            remaining = self.started + policy.deadline - now
             if delay > remaining or remaining <= 0:
                 if not policy._attempt_at_deadline or remaining <= 0:
                     return f"deadline of {policy.deadline:g} s would be exceeded"
@@ -655,19 +674,18 @@ class _Run:
         """
         Record success; report recovery if earlier attempts had failed.
         """
-        stats = self.stats
-        stats.outcome = _SUCCEEDED
-        stats.finished = now
+        self.outcome = _SUCCEEDED
+        self.finished = now
         policy = self.policy
         if policy._budget is not None:
             policy._budget.record_success()
-        if stats.attempts > 1 and policy._emitter.wants(Recovered):
+        if self.attempts > 1 and self.reports_recovery:
             policy._emitter.emit(
                 Recovered(
                     source=policy.name,
-                    attempts=stats.attempts,
-                    elapsed=now - stats.started,
-                    waited=stats.waited,
+                    attempts=self.attempts,
+                    elapsed=now - self.started,
+                    waited=self.waited,
                 )
             )
 
@@ -675,27 +693,26 @@ class _Run:
         """
         Mark the call as given up, note it on *exc*, and report it.
         """
-        stats = self.stats
-        stats.outcome = _GAVE_UP
-        if stats.finished is None:
-            stats.finished = self.policy._clock.now()
-        elapsed = stats.finished - stats.started
-        reason = stats.give_up_reason or "gave up"
+        self.outcome = _GAVE_UP
+        if self.finished is None:
+            self.finished = self.policy._clock.now()
+        elapsed = self.finished - self.started
+        reason = self.give_up_reason or "gave up"
+        attempts = f"{self.attempts} attempt{'s' if self.attempts != 1 else ''}"
 
         if exc is not None:
             exc.add_note(
-                f"recovery: {self.policy.name!r} gave up after {stats.attempts} "
-                f"attempt{'s' if stats.attempts != 1 else ''} over {elapsed:.3f} s "
-                f"({reason})"
+                f"recovery: {self.policy.name!r} gave up after {attempts} "
+                f"over {elapsed:.3f} s ({reason})"
             )
         emitter = self.policy._emitter
         if emitter.wants(GaveUp):
             emitter.emit(
                 GaveUp(
                     source=self.policy.name,
-                    attempts=stats.attempts,
+                    attempts=self.attempts,
                     elapsed=elapsed,
-                    waited=stats.waited,
+                    waited=self.waited,
                     error=_describe(exc),
                     reason=reason,
                 )
@@ -712,6 +729,13 @@ class _Run:
         return result
 
 
+def _is_async_callable(fn: object) -> bool:
+    # An object whose __call__ is a coroutine function is awaited like one.
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(type(fn), "__call__", None)  # noqa: B004
+    )
+
+
 def _name_of(fn: Callable[..., object]) -> str:
     # Callable objects have no __qualname__ of their own; their class does.
     name = getattr(fn, "__qualname__", None)
@@ -722,17 +746,18 @@ def _describe(exc: Exception | None) -> str:
     return "a result to retry" if exc is None else type(exc).__qualname__
 
 
-def _audience(emitter: EventEmitter) -> tuple[bool, bool]:
+def _audience(emitter: EventEmitter) -> tuple[bool, bool, bool]:
     """
-    Return whether AttemptFailed and RetryScheduled events would reach anyone.
+    Return whether AttemptFailed, RetryScheduled and Recovered would reach
+    anyone: `EventEmitter.wants` for all three at once (one logger).
     """
-    # EventEmitter.wants for both at once: they share one logger.
     if emitter._listeners or events._global_listeners:
-        return True, True
+        return True, True, True
 
     return (
         _logger.isEnabledFor(AttemptFailed.level),
         _logger.isEnabledFor(RetryScheduled.level),
+        _logger.isEnabledFor(Recovered.level),
     )
 
 
