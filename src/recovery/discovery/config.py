@@ -99,43 +99,38 @@ def _register(
         raise ConfigurationError(f"{where} must be a table")
     _reject_unknown(where, table, _SERVICE_KEYS)
 
-    endpoints = [
-        _endpoint(f"{where}.endpoints", item) for item in table.get("endpoints", [])
-    ]
-    balancer = table.get("balancer")
-    outlier = table.get("outlier")
     try:
+        endpoints = [_endpoint(item) for item in table.get("endpoints", [])]
+        balancer = table.get("balancer")
+        check = table.get("check")
+        outlier = table.get("outlier")
         registry.register(
             service,
             endpoints,
-            check=_check(f"{where}.check", table["check"])
-            if "check" in table
-            else None,
+            check=_check(check) if check is not None else None,
             balancer=balancer_named(balancer) if balancer is not None else None,
             fallback_services=table.get("fallback_services"),
             panic=table.get("panic"),
-            outlier=_outlier(f"{where}.outlier", outlier)
-            if outlier is not None
-            else None,
+            outlier=_outlier(outlier) if outlier is not None else None,
         )
-    except ConfigurationError as exc:
-        raise ConfigurationError(f"{where}: {exc}") from exc
-    except TypeError as exc:
+    except (ConfigurationError, TypeError) as exc:
+        # TypeError: a value of the wrong TOML type, or an unknown setting.
         raise ConfigurationError(f"{where}: {exc}") from exc
 
 
-def _endpoint(where: str, item: object) -> Endpoint:
+def _endpoint(item: object) -> Endpoint:
     if isinstance(item, str):
         return Endpoint(item)
     if not isinstance(item, dict) or "address" not in item:
         raise ConfigurationError(
-            f"{where}: an endpoint is an address or a table with one"
+            "endpoints: an endpoint is an address or a table with one"
         )
-    _reject_unknown(where, item, _ENDPOINT_KEYS)
+    _reject_unknown("endpoints", item, _ENDPOINT_KEYS)
 
     metadata = item.get("metadata", {})
     if not isinstance(metadata, dict):
-        raise ConfigurationError(f"{where}: metadata must be a table")
+        raise ConfigurationError("endpoints: metadata must be a table")
+
     return Endpoint(
         item["address"],
         weight=item.get("weight", 1.0),
@@ -143,7 +138,8 @@ def _endpoint(where: str, item: object) -> Endpoint:
     )
 
 
-def _check(where: str, table: object) -> HealthCheck:
+def _check(table: object) -> HealthCheck:
+    where = "check"
     if not isinstance(table, dict):
         raise ConfigurationError(f"{where} must be a table")
     _reject_unknown(where, table, _CHECK_KEYS)
@@ -152,34 +148,29 @@ def _check(where: str, table: object) -> HealthCheck:
     timing = {
         k: table[k] for k in ("interval", "timeout", "rise", "fall") if k in table
     }
-    try:
-        if kind == "tcp":
-            extra = set(table) - {"type", *timing}
-            if extra:
-                raise ConfigurationError(f"a tcp check takes no {sorted(extra)}")
-            return TcpCheck(**timing)
-        if kind == "http":
-            return HttpCheck(
-                table.get("path", "/health"),
-                expect=table.get("expect", range(200, 300)),
-                tls=bool(table.get("tls", False)),
-                **timing,
-            )
-    except ConfigurationError as exc:
-        raise ConfigurationError(f"{where}: {exc}") from exc
+    if kind == "tcp":
+        extra = set(table) - {"type", *timing}
+        if extra:
+            raise ConfigurationError(f"{where}: a tcp check takes no {sorted(extra)}")
+        return TcpCheck(**timing)
+    if kind == "http":
+        return HttpCheck(
+            table.get("path", "/health"),
+            expect=table.get("expect", range(200, 300)),
+            tls=bool(table.get("tls", False)),
+            **timing,
+        )
 
     raise ConfigurationError(f"{where}.type must be 'tcp' or 'http', got {kind!r}")
 
 
-def _outlier(where: str, value: object) -> OutlierDetection | Literal[False]:
+def _outlier(value: object) -> OutlierDetection | Literal[False]:
     if value is False:
         return False
     if not isinstance(value, dict):
-        raise ConfigurationError(f"{where} must be a table or false")
-    try:
-        return OutlierDetection(**value)
-    except TypeError as exc:
-        raise ConfigurationError(f"{where}: {exc}") from exc
+        raise ConfigurationError("outlier must be a table or false")
+
+    return OutlierDetection(**value)
 
 
 def _reject_unknown(where: str, table: Mapping[str, object], known: set[str]) -> None:
