@@ -55,6 +55,9 @@ __all__ = [
 ]
 
 
+# Rates are compared as counts: failures >= rate * calls - _TOLERANCE.
+_TOLERANCE = 1e-9
+
 # The reason recorded when an operator resets a breaker to closed.
 RESET_REASON = "reset by an operator"
 
@@ -554,13 +557,15 @@ class BreakerMachine:
         calls, failures, slow = self.tally.totals(now)
         if calls < config.min_calls:
             return None
+        # The tolerance keeps 3 failures of 10 at a rate of 3 x 0.1 (which
+        # is 0.30000000000000004 in floating point) a trip, as intended.
         rate = config.failure_threshold_rate(self.baseline)
-        if rate is not None and failures >= rate * calls:
+        if rate is not None and failures >= rate * calls - _TOLERANCE:
             return (
                 f"failure rate {failures / calls:.3f} >= {rate:.3f} over {calls} calls"
             )
         slow_rate = config.slow_call_rate
-        if slow_rate is not None and slow >= slow_rate * calls:
+        if slow_rate is not None and slow >= slow_rate * calls - _TOLERANCE:
             observed = slow / calls
             return (
                 f"slow-call rate {observed:.3f} >= {slow_rate:.3f} over {calls} calls"
