@@ -109,7 +109,7 @@ class HealthCheck:
         except TimeoutError:
             error = f"timed out after {self.timeout:g} s"
         except Exception as exc:  # noqa: BLE001 - any failure is a failed probe
-            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            error = _describe(exc)
 
         latency = time.perf_counter() - started
         return CheckResult(
@@ -263,6 +263,12 @@ class HttpCheck(HealthCheck):
 
     def __repr__(self) -> str:
         return f"HttpCheck({self.path!r}, {self._settings()})"
+
+
+def _describe(exc: Exception) -> str:
+    # OSError's str() repeats the errno ("[Errno 111] ..."); its name says it.
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _require_port(endpoint: Endpoint) -> int:
