@@ -16,7 +16,14 @@ from __future__ import annotations
 import functools
 import inspect
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+)
 from types import TracebackType
 from typing import Any, Literal, Never, ParamSpec, Protocol, TypeVar, cast, overload
 
@@ -378,7 +385,9 @@ class Retry:
     # -- decorating -------------------------------------------------------
 
     @overload
-    def __call__(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]: ...
+    def __call__(
+        self, fn: Callable[P, Coroutine[Any, Any, R]]
+    ) -> Callable[P, Coroutine[Any, Any, R]]: ...
 
     @overload
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]: ...
@@ -845,7 +854,9 @@ class _Decorator:
         self._decorate = decorate
 
     @overload
-    def __call__(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]: ...
+    def __call__(
+        self, fn: Callable[P, Coroutine[Any, Any, R]]
+    ) -> Callable[P, Coroutine[Any, Any, R]]: ...
 
     @overload
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]: ...
