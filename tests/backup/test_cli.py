@@ -1,0 +1,95 @@
+"""
+`recovery backup ...` end to end, as real subprocesses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .helpers import make_tree, tree_listing
+
+pytestmark = pytest.mark.integration
+
+
+def cli(
+    repo: Path, *args: str, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "RECOVERY_BACKUP_REPO": str(repo)}
+    return subprocess.run(
+        [sys.executable, "-m", "recovery.cli", "backup", *args],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def ok(result: subprocess.CompletedProcess[bytes]) -> str:
+    assert result.returncode == 0, result.stderr.decode()
+    return result.stdout.decode()
+
+
+@pytest.mark.slow
+def test_full_cycle(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    source = make_tree(tmp_path / "src")
+
+    ok(cli(repo, "init", "--chunk-size", str(64 * 1024)))
+    first = json.loads(ok(cli(repo, "create", str(source), "--series", "s", "--json")))
+    (source / "a.txt").write_bytes(b"second version\n")
+    text = ok(cli(repo, "create", str(source), "--series", "s", "--tag", "nightly"))
+    ok(cli(repo, "create", "--stdin", "state.json", stdin=b'{"n": 1}'))
+    listed = json.loads(ok(cli(repo, "list", "--json")))
+    diff = json.loads(
+        ok(cli(repo, "diff", first["snapshot"]["id"], listed[1]["id"], "--json"))
+    )
+    dumped = cli(repo, "dump", "latest", "state.json").stdout
+    plan = ok(cli(repo, "forget", "--keep-last", "1"))
+    applied = json.loads(
+        ok(cli(repo, "forget", "--keep-last", "1", "--apply", "--json"))
+    )
+    pruned = json.loads(ok(cli(repo, "prune", "--json")))
+    restored = ok(cli(repo, "restore", listed[1]["id"], str(tmp_path / "out")))
+    verified = ok(cli(repo, "verify", "--read-data"))
+
+    assert first["summary"]["files_new"] == 5
+    assert "1 changed" in text
+    assert "dedup ratio:" in text
+    assert [s["series"] for s in listed] == ["s", "s", "data:state.json"]
+    assert listed[1]["tags"] == ["nightly"]
+    assert diff == {"added": [], "removed": [], "changed": ["a.txt"]}
+    assert dumped == b'{"n": 1}'
+    assert "would remove 1 snapshots" in plan
+    assert applied["remove"] == [first["snapshot"]["id"]]
+    assert pruned["chunks_removed"] == 1
+    assert "restored 5 files" in restored
+    assert tree_listing(tmp_path / "out") == tree_listing(source)
+    assert "no errors found" in verified
+
+
+def test_damage_and_usage_errors_set_the_exit_status(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    ok(cli(repo, "init"))
+    ok(cli(repo, "create", "--stdin", "x", stdin=os.urandom(100)))
+    chunk = next(p for p in (repo / "chunks").rglob("*") if p.is_file())
+    os.chmod(chunk, 0o644)
+    chunk.write_bytes(chunk.read_bytes()[:-1] + b"?")
+
+    damaged = cli(repo, "verify", "--read-data")
+    missing = cli(tmp_path / "nowhere", "list")
+    no_rule = cli(repo, "forget")
+
+    assert damaged.returncode == 1
+    assert b"corrupt chunk" in damaged.stdout
+    assert b"affected: snapshot" in damaged.stdout
+    assert missing.returncode == 1
+    assert b"not a backup repository" in missing.stderr
+    assert no_rule.returncode == 2
+    assert b"at least one rule" in no_rule.stderr
