@@ -120,7 +120,9 @@ def main(argv: list[str]) -> int:
             return 1
         return 0
 
-    report = recover_sagas(journal, [saga])
+    report = recover_sagas(
+        journal, [saga], batch=int(os.environ.get("RECOVER_BATCH", "100"))
+    )
     for saga_id, status in sorted(report.finished.items()):
         print(saga_id, status.value)
     for saga_id, error in sorted(report.errors.items()):
