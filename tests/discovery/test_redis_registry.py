@@ -235,6 +235,21 @@ class TestHeartbeats:
         assert a.heartbeat("orders", "o1:80", ttl=30) is True
         assert a.heartbeat("orders", "gone:80", ttl=30) is False
 
+    def test_keep_alive_announces_and_withdraws(
+        self, make: Callable[..., RedisServiceRegistry]
+    ) -> None:
+        a = make()
+        keeper = a.keep_alive("orders", "k1:80", ttl=30)
+        b = make()
+        seen = addresses(b, "orders")
+
+        keeper.stop(withdraw=True)
+        b._invalidate_service("orders")
+
+        assert seen == ["k1:80"]
+        assert addresses(b, "orders") == []
+        assert b.endpoints("orders") == ()
+
     @pytest.mark.slow
     def test_endpoints_of_killed_processes_are_removed(
         self, redis_url: str, prefix: str, make: Callable[..., RedisServiceRegistry]

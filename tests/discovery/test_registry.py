@@ -594,3 +594,64 @@ class TestConcurrentHealth:
         assert sum(ep.ejected for ep in eps) == 3
         assert len(recorder.of(EndpointEjected)) == 3
         assert len(registry.healthy_endpoints("orders")) == 7
+
+
+class TestConcurrentRegistration:
+    def test_threads_creating_one_service_lose_no_endpoint(
+        self, registry: ServiceRegistry
+    ) -> None:
+        barrier = threading.Barrier(8)
+
+        def add(worker: int) -> None:
+            barrier.wait()
+            for i in range(50):
+                registry.register("orders", [f"w{worker}:{1000 + i}"])
+
+        threads = [threading.Thread(target=add, args=(w,)) for w in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert len(registry.endpoints("orders")) == 400
+        assert len(registry.healthy_endpoints("orders")) == 400
+
+    def test_a_bad_setting_leaves_no_service_behind(
+        self, registry: ServiceRegistry
+    ) -> None:
+        with pytest.raises(ConfigurationError, match="check"):
+            registry.register("orders", ["a:1"], check="tcp")  # type: ignore[arg-type]
+
+        assert "orders" not in registry
+
+
+class TestLogging:
+    def test_events_reach_the_discovery_logger(
+        self, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        registry = ServiceRegistry(name="logs", clock=clock)
+        (a,) = registry.register("orders", ["a:1"], outlier=FAST_EJECT)
+        caplog.set_level(logging.DEBUG, logger="recovery.discovery")
+
+        fail(registry, a, 2)
+
+        records = [
+            (r.name, r.levelno, getattr(r, "recovery_event", None), r.getMessage())
+            for r in caplog.records
+        ]
+        assert records == [
+            (
+                "recovery.discovery.events",
+                logging.WARNING,
+                "endpoint_ejected",
+                "registry logs: endpoint a:1 of service orders ejected for 10.000 s "
+                "after 2 consecutive failed calls (ejection 1)",
+            ),
+            (
+                "recovery.discovery.events",
+                logging.WARNING,
+                "all_endpoints_down",
+                "registry logs: all 1 endpoints of service orders are down "
+                "(panic mode: False)",
+            ),
+        ]

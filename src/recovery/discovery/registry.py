@@ -187,22 +187,21 @@ class ServiceRegistry:
                 f"service must be a non-empty string, got {service!r}"
             )
         items = [self._adoptable(item) for item in endpoints]
+        settings = (check, balancer, fallback_services, panic, outlier)
 
-        with self._lock:
-            svc = self._services.get(service)
-            created = svc is None
-            if svc is None:
-                svc = _Service(service)
+        svc = self._services.get(service)
+        if svc is None:
+            fresh = _Service(service)
+            # Validate on the private copy, so a bad setting leaves no trace.
+            self._configure_locked(fresh, *settings)
+            with self._lock:
+                svc = self._services.setdefault(service, fresh)
+
         events: list[Event] = []
         with svc.lock:
-            self._configure_locked(
-                svc, check, balancer, fallback_services, panic, outlier
-            )
+            self._configure_locked(svc, *settings)
             result = [self._add_locked(svc, item, events) for item in items]
             self._recompute_locked(svc, self._clock.now(), events)
-        if created:
-            with self._lock:
-                self._services.setdefault(service, svc)
 
         self._emit_all(events)
         return result
