@@ -588,10 +588,7 @@ class Fallback:
 
     def _exhausted(self, errors: list[Exception]) -> FallbackExhaustedError:
         _info.set(None)
-        count = len(errors)
-        return FallbackExhaustedError(
-            f"{self.name}: every tier failed ({count} failures)", errors
-        )
+        return FallbackExhaustedError(f"{self.name}: every tier failed", errors)
 
     def __repr__(self) -> str:
         return (

@@ -55,6 +55,10 @@ R = TypeVar("R")
 
 _US = 1_000_000
 
+# How far a stored TAT may run ahead of a caller's clock before it is
+# taken for a clock that went back (see `Gcra.decide`).
+_CLOCK_JUMP_US = 60 * _US
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RateLimitDecision:
@@ -97,11 +101,15 @@ class Gcra:
             reset = max(0, (tat_us or now_us) - now_us)
             return RateLimitDecision(False, 0, None, reset / _US), None
 
-        # A TAT beyond now + horizon was never stored by this algorithm: the
-        # clock went back (a reboot of the host, a Redis fail-over). Start
-        # from idle rather than refuse everything for that long.
-        tat = now_us if tat_us is None or tat_us > now_us + horizon else tat_us
-        tat = max(tat, now_us)
+        # A stored TAT never lies more than `horizon` ahead of the time it
+        # was stored at, but a caller may read its clock a little before
+        # another one stores (it then waited for the lock), so only a TAT
+        # far beyond that means the clock went back: a reboot reset the
+        # host's monotonic clock, or Redis failed over. Start from idle then,
+        # rather than refuse every call for that long.
+        if tat_us is None or tat_us > now_us + horizon + _CLOCK_JUMP_US:
+            tat_us = now_us
+        tat = max(tat_us, now_us)
         new_tat = tat + emission * cost
         allow_at = new_tat - horizon
         if now_us < allow_at:

@@ -207,6 +207,7 @@ class SqliteLimiterStore:
 # KEYS[1] the limiter's key; ARGV: emission interval (µs), capacity, cost.
 # Replies {allowed, remaining, retry_after µs or -1 for never, reset_after µs}.
 # Time is the server's, in integer µs (exact in Lua's doubles until 2255).
+# A TAT more than a minute past the horizon means the clock went back.
 _GCRA_LUA = """
 local emission = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
@@ -218,7 +219,7 @@ local stored = redis.call('GET', KEYS[1])
 local tat = now
 if stored then
   tat = tonumber(stored)
-  if tat > now + horizon or tat < now then tat = now end
+  if tat > now + horizon + 60000000 or tat < now then tat = now end
 end
 if cost > capacity then
   return {0, 0, -1, tat - now}
