@@ -17,7 +17,7 @@ import inspect
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Literal, NoReturn, TypeVar
+from typing import Literal, NoReturn, TypeVar, overload
 
 from ..errors import ConfigurationError
 from ..events import EventEmitter, Listener
@@ -111,15 +111,34 @@ class Transaction:
 
     # -- building, then executing ---------------------------------------------
 
+    @overload
+    def add(
+        self,
+        operation: Callable[[], Awaitable[R]],
+        rollback: Rollback[R] | None = None,
+        *,
+        name: str | None = None,
+    ) -> Transaction: ...
+
+    @overload
     def add(
         self,
         operation: Callable[[], R],
         rollback: Rollback[R] | None = None,
         *,
         name: str | None = None,
+    ) -> Transaction: ...
+
+    def add(
+        self,
+        operation: Callable[[], object],
+        rollback: Callable[[object], object] | Callable[[R], object] | None = None,
+        *,
+        name: str | None = None,
     ) -> Transaction:
         """
-        Plan *operation* (run by `execute`), with its rollback; return self.
+        Plan *operation* (run by `execute` or, if async, `aexecute`), with
+        its rollback; return self.
         """
         if not callable(operation) or (rollback is not None and not callable(rollback)):
             raise ConfigurationError("operation and rollback must be callables")
@@ -173,6 +192,24 @@ class Transaction:
             self.rollback(exc, failed=label)
         self._done.append(_Done(label, rollback, result))  # type: ignore[arg-type]
         return result
+
+    @overload
+    async def arun(
+        self,
+        operation: Callable[[], Awaitable[R]],
+        rollback: Rollback[R] | None = None,
+        *,
+        name: str | None = None,
+    ) -> R: ...
+
+    @overload
+    async def arun(
+        self,
+        operation: Callable[[], R],
+        rollback: Rollback[R] | None = None,
+        *,
+        name: str | None = None,
+    ) -> R: ...
 
     async def arun(
         self,
