@@ -655,3 +655,20 @@ class TestLogging:
                 "(panic mode: False)",
             ),
         ]
+
+
+class TestCapWithExpiredEjections:
+    def test_an_ejection_whose_time_is_up_leaves_room(
+        self, registry: ServiceRegistry, clock: FakeClock
+    ) -> None:
+        outlier = OutlierDetection(
+            consecutive_failures=1, base_ejection_time=10, max_ejection_percent=50
+        )
+        a, b = registry.register("orders", ["a:1", "b:2"], outlier=outlier)
+        registry.record_failure(a)
+        clock.advance(10)
+
+        # No lookup noticed a's return yet; b may still take its place.
+        registry.record_failure(b)
+
+        assert (a.ejected, b.ejected) == (False, True)

@@ -447,7 +447,12 @@ class ServiceRegistry:
         Eject *endpoint* if the cap allows; the service's lock is held.
         """
         assert svc.outlier is not None
-        ejected = sum(1 for ep in svc.all if ep._outlier.ejected)
+        # An ejection whose time is up but not yet noticed no longer counts.
+        ejected = sum(
+            1
+            for ep in svc.all
+            if ep._outlier.ejected and ep._outlier.ejected_until > now
+        )
         if not svc.outlier.may_eject(ejected, len(svc.all)):
             if self._emitter.wants(EjectionSkipped):
                 events.append(
