@@ -28,7 +28,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from harness import Scenario, format_table, run, summarise  # type: ignore[import-not-found]
+from harness import Scenario, format_table, run, summarise
 
 from recovery.discovery import (
     Endpoint,
@@ -36,6 +36,7 @@ from recovery.discovery import (
     ServiceRegistry,
     WeightedRandom,
 )
+from recovery.discovery.redis_registry import RedisServiceRegistry
 
 TARGET_NS = 2_000
 
@@ -69,10 +70,8 @@ def use_once(registry: ServiceRegistry) -> functools.partial[None]:
     return functools.partial(call)
 
 
-def redis_scenario() -> tuple[list[Scenario], object]:
+def redis_scenario() -> tuple[list[Scenario], RedisServiceRegistry | None]:
     try:
-        from recovery.discovery.redis_registry import RedisServiceRegistry
-
         shared = RedisServiceRegistry(
             "redis://127.0.0.1:6379/0",
             prefix=f"bench-{uuid.uuid4().hex[:8]}",
@@ -152,8 +151,8 @@ def main() -> None:
     measured = run([*scenarios(), *extra], rounds=args.rounds)
     results = summarise(measured, {"cycle": lambda sc: "FLOOR next(itertools.cycle)"})
     if shared is not None:
-        shared._redis.delete(*shared._redis.keys(f"{shared._prefix}:*"))  # type: ignore[attr-defined]
-        shared.close()  # type: ignore[attr-defined]
+        shared._redis.delete(*shared._redis.keys(f"{shared._prefix}:*"))
+        shared.close()
 
     plain = [r for r in results if r.name.startswith("endpoint(),")]
     worst = max(plain, key=lambda r: r.median_ns)
