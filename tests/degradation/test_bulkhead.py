@@ -182,11 +182,17 @@ class TestAsync:
         release = asyncio.Event()
         holder = asyncio.ensure_future(bulkhead.acall(release.wait))
         await asyncio.sleep(0)
+        waiter = asyncio.ensure_future(bulkhead.acall(release.wait))
+        await asyncio.sleep(0)
+        assert bulkhead.queued == 1
 
+        clock.advance(1.999)
+        await asyncio.sleep(0.003)
+        assert not waiter.done()
+        clock.advance(0.001)
         with pytest.raises(BulkheadFullError, match="queue timeout"):
-            await bulkhead.acall(release.wait)
+            await waiter
 
-        assert clock.now() == 2
         assert bulkhead.queued == 0
         release.set()
         await holder

@@ -233,10 +233,10 @@ class TestFullChain:
     def test_retries_then_succeeds(self) -> None:
         clock = FakeClock()
         pipeline, _ = self.build(clock)
-        outcomes = iter([ConnectionError(), "paid"])
+        outcomes: list[Exception | str] = [ConnectionError(), "paid"]
 
         def pay() -> str:
-            outcome = next(outcomes)
+            outcome = outcomes.pop(0)
             if isinstance(outcome, Exception):
                 raise outcome
             return outcome
@@ -246,7 +246,7 @@ class TestFullChain:
 
     def test_open_breaker_reaches_the_fallback(self) -> None:
         clock = FakeClock()
-        pipeline, breaker = self.build(clock)
+        pipeline, _ = self.build(clock)
         calls = 0
 
         def down() -> str:

@@ -23,6 +23,7 @@ class TestAsync:
         seen: list[BaseException] = []
 
         async def hangs() -> None:
+            clock.advance(2.5)
             try:
                 await asyncio.Event().wait()
             except BaseException as exc:
@@ -43,6 +44,19 @@ class TestAsync:
 
         with pytest.raises(CallTimeoutError):
             await Timeout(0.001).acall(hangs)
+
+    async def test_fake_time_moves_only_when_moved(self) -> None:
+        clock = FakeClock()
+
+        async def yields_a_lot() -> str:
+            for _ in range(20):
+                await asyncio.sleep(0)
+            clock.advance(4.999)
+            await asyncio.sleep(0.002)  # the watchdog polls and finds time left
+            return "in time"
+
+        assert await Timeout(5, clock=clock).acall(yields_a_lot) == "in time"
+        assert clock.now() == 4.999
 
     async def test_returns_the_value_in_time(self) -> None:
         async def quick(x: int) -> int:
@@ -77,11 +91,13 @@ class TestAsync:
 
     async def test_event(self) -> None:
         events: list[Event] = []
+        clock = FakeClock()
 
         async def hangs() -> None:
+            clock.advance(1)
             await asyncio.Event().wait()
 
-        timeout = Timeout(1, name="db", clock=FakeClock(), listeners=(events.append,))
+        timeout = Timeout(1, name="db", clock=clock, listeners=(events.append,))
         with pytest.raises(CallTimeoutError):
             await timeout.acall(hangs)
 

@@ -43,8 +43,9 @@ __all__ = ["CallTimedOut", "Timeout", "remaining"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# A real wait on a thread primitive cannot follow a fake clock, so with any
-# clock but the system one, waits poll it this often (in real seconds).
+# A real wait cannot follow a fake clock, so with any clock but the system
+# one, waits poll it this often (in real seconds); time then moves only when
+# the test (or the call itself) moves it.
 _POLL = 0.001
 
 # (deadline on the clock, the clock), or None outside any time limit.
@@ -127,11 +128,11 @@ async def _wait_future(
         done, _ = await asyncio.wait((future,), timeout=within)
         return bool(done)
 
-    sleeper = asyncio.ensure_future(clock.asleep(within))
-    try:
-        await asyncio.wait((future, sleeper), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        sleeper.cancel()
+    deadline = clock.now() + within
+    while clock.now() < deadline:
+        done, _ = await asyncio.wait((future,), timeout=_POLL)
+        if done:
+            return True
     return future.done()
 
 
@@ -270,11 +271,16 @@ class Timeout:
         self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
     ) -> R:
         # Any other clock (a fake one in tests) cannot drive the loop's
-        # timer, so a watchdog task sleeps on it and expires the scope.
+        # timer, so a watchdog task polls it and expires the scope. Polling,
+        # not sleeping on the clock: a fake clock's sleep would move time
+        # itself, and time must move only when the test moves it.
         loop = asyncio.get_running_loop()
+        clock = self._clock
+        deadline = clock.now() + self.seconds
 
         async def watchdog(scope: asyncio.Timeout) -> None:
-            await self._clock.asleep(self.seconds)
+            while clock.now() < deadline:
+                await asyncio.sleep(_POLL)
             scope.reschedule(loop.time())
 
         try:
