@@ -1,0 +1,179 @@
+"""
+`recovery sagas ...`, run as a real subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from recovery.transactions import (
+    Saga,
+    SagaContext,
+    SagaFailedError,
+    SqliteJournal,
+    Step,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFINITIONS = "tests.transactions.crash_worker:DEFINITIONS"
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "recovery.cli", "sagas", *args],
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "250"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def crashed_journal(tmp_path: Path) -> Path:
+    journal, effects = tmp_path / "journal.db", tmp_path / "effects.log"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.transactions.crash_worker",
+            "run",
+            str(journal),
+            str(effects),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "CRASH_AT": "do:b:effect", "EFFECTS": str(effects)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    return journal
+
+
+def stuck_saga(path: Path) -> None:
+    def undo(ctx: SagaContext, result: object) -> None:
+        raise OSError("refund service down")
+
+    def fail(ctx: SagaContext) -> None:
+        raise ValueError("card declined")
+
+    journal = SqliteJournal(path)
+    saga = Saga(
+        "pay",
+        [Step("hold", lambda ctx: 5, undo), Step("charge", fail)],
+        journal=journal,
+        compensation_retry=None,
+    )
+    with pytest.raises(SagaFailedError):
+        saga.run(saga_id="pay-1")
+    journal.close()
+
+
+def test_list_show_and_recover_a_crashed_saga(tmp_path: Path) -> None:
+    journal = str(crashed_journal(tmp_path))
+
+    listed = cli("list", "--journal", journal)
+    shown = cli("show", "trip-1", "--journal", journal)
+    recovered = cli("recover", "--journal", journal, "--definitions", DEFINITIONS)
+    again = cli("recover", "--journal", journal, "--definitions", DEFINITIONS)
+    final = cli("list", "--journal", journal, "--status", "compensated")
+
+    assert listed.returncode == 0, listed.stderr
+    assert "trip-1" in listed.stdout
+    assert "running" in listed.stdout
+    assert shown.returncode == 0, shown.stderr
+    assert "status running" in shown.stdout
+    for text in ("saga_started", "step_completed", "trip-1:b:action"):
+        assert text in shown.stdout
+    assert recovered.returncode == 0, recovered.stderr
+    assert "trip-1" in recovered.stdout
+    assert "compensated" in recovered.stdout
+    assert (again.returncode, again.stdout) == (0, "nothing to recover\n")
+    assert "trip-1" in final.stdout
+
+
+def test_retry_and_abort_a_stuck_saga(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    stuck_saga(path)
+    journal = str(path)
+
+    stuck = cli("list", "--journal", journal, "--status", "stuck")
+    retried = cli("retry", "pay-1", "--journal", journal, "--note", "back up")
+    refused = cli("abort", "pay-1", "--journal", journal)
+    aborted = cli(
+        "abort", "pay-1", "--journal", journal, "--force", "--note", "by hand"
+    )
+    shown = cli("show", "pay-1", "--journal", journal)
+
+    assert "pay-1" in stuck.stdout
+    assert retried.returncode == 0, retried.stderr
+    assert "compensating again" in retried.stdout
+    assert refused.returncode == 1
+    assert "compensating" in refused.stderr
+    assert aborted.returncode == 0, aborted.stderr
+    assert "status failed" in shown.stdout
+    assert shown.stdout.count("operator_action") == 2
+
+
+def test_errors_are_reported_with_exit_status_1(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"not a database" * 200)
+    stuck_path = tmp_path / "journal.db"
+    stuck_saga(stuck_path)
+
+    unreadable = cli("list", "--journal", str(broken))
+    missing = cli("show", "nope", "--journal", str(stuck_path))
+    wrong_state = cli(
+        "retry", "pay-1", "--journal", str(stuck_path), "--definitions", DEFINITIONS
+    )
+
+    assert unreadable.returncode == 1
+    assert "not a readable SQLite database" in unreadable.stderr
+    assert str(broken) in unreadable.stderr
+    assert missing.returncode == 1
+    assert "no saga 'nope'" in missing.stderr
+    # Retried, then recovery has no definition for type "pay": reported.
+    assert wrong_state.returncode == 1
+    assert "no registered definition" in wrong_state.stdout
+
+
+def test_changed_definition_is_refused(tmp_path: Path) -> None:
+    journal = str(crashed_journal(tmp_path))
+    module = tmp_path / "changed_defs.py"
+    module.write_text(
+        "from recovery.transactions import Saga, Step\n"
+        "DEFS = [Saga('trip', [Step('a', print), Step('z', print)])]\n"
+    )
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "recovery.cli",
+            "sagas",
+            "recover",
+            "--journal",
+            journal,
+            "--definitions",
+            "changed_defs:DEFS",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "400", "PYTHONPATH": str(ROOT / "src")},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+    assert result.returncode == 1, result.stderr
+    assert "refusing to resume" in result.stdout
