@@ -646,11 +646,16 @@ class BreakerMachine:
         calls, failures, slow = (
             (0, 0, 0) if self.tally is None else self.tally.totals(now)
         )
+        # An open breaker whose time is up is half-open in all but the write:
+        # the next acquire moves it. A reader sees it as what it has become.
+        state = self.state
+        if state is BreakerState.OPEN and now >= self.open_until:
+            state = BreakerState.HALF_OPEN
         return BreakerMetrics(
             name=name,
-            state=self.state,
+            state=state,
             since=self.since,
-            retry_after=self.retry_after(now),
+            retry_after=self.retry_after(now) if state is self.state else None,
             total_calls=successful + self.failed + self.ignored,
             successful_calls=successful,
             failed_calls=self.failed,
