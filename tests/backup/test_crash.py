@@ -114,9 +114,9 @@ def test_killed_restore_completes_on_a_second_run(tmp_path: Path) -> None:
     present = tree_listing(target)
     finished = {p for p in present if not p.endswith(".tmp")}
     leftovers = {p for p in present if p.endswith(".tmp")}
-    assert 0 < len(finished) < len(expected)
+    assert len(finished) < len(expected)
     assert all(present[p] == expected[p] for p in finished), "no half-written file"
-    assert len(leftovers) == 1
+    assert leftovers, "the child was killed while writing"
 
     result = repo.restore("latest", target)
 

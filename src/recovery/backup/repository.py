@@ -475,6 +475,7 @@ class BackupRepository:
                 allow_unsafe_links=allow_unsafe_links,
                 owner=owner,
                 progress=progress,
+                workers=2 * self.workers,
             )
 
         if self._emitter.wants(RestoreCompleted):
