@@ -14,6 +14,7 @@ import pytest
 from recovery.clock import SYSTEM_CLOCK
 from recovery.discovery import (
     EndpointEjected,
+    EndpointExpired,
     NoHealthyEndpointError,
     OutlierDetection,
     UnknownServiceError,
@@ -275,18 +276,32 @@ class TestHeartbeats:
             for proc in procs:
                 assert proc.stdout is not None
                 assert proc.stdout.readline().strip() == "ready"
-            client = make(clock=SYSTEM_CLOCK, refresh_interval=0.02, grace=0.2)
+            events: list[Event] = []
+            client = make(
+                clock=SYSTEM_CLOCK,
+                refresh_interval=0.02,
+                grace=0.5,
+                listeners=[events.append],
+            )
             wait_until(
                 lambda: addresses(client, "orders") == ["p0:80", "p1:80", "p2:80"]
             )
 
             procs[1].kill()
             procs[1].wait()
+            # Its TTL runs out: still listed, but no longer healthy ...
             wait_until(lambda: addresses(client, "orders") == ["p0:80", "p2:80"])
+            listed = sorted(ep.address for ep in client.endpoints("orders"))
+            # ... until the grace period ends and it is removed.
             wait_until(lambda: len(client.endpoints("orders")) == 2)
             time.sleep(0.5)  # two more TTLs: the living processes keep their place
 
             assert addresses(client, "orders") == ["p0:80", "p2:80"]
+            assert listed == ["p0:80", "p1:80", "p2:80"]
+            gone = [
+                e.fields()["address"] for e in events if isinstance(e, EndpointExpired)
+            ]
+            assert gone == ["p1:80"]
         finally:
             for proc in procs:
                 proc.kill()
@@ -316,8 +331,11 @@ class TestStoreFailure:
         clock.advance(5)
         served = registry.endpoint("orders").address
         clock.advance(6)
+        for _ in range(2):
+            with pytest.raises(StoreUnavailableError):
+                registry.endpoint("orders")
         with pytest.raises(StoreUnavailableError):
-            registry.endpoint("orders")
+            registry.register("orders", ["o2:80"])
         server.start()  # type: ignore[attr-defined]
         registry.register("orders", ["o1:80"])
         clock.advance(2)

@@ -135,7 +135,8 @@ return reply
 """
 )
 
-# Returns {revision, {address, descriptor, status, ms to expiry (-1: never),
+# Returns {revision, {address, descriptor, status, ms to expiry (0: expired,
+# -1: never),
 # ms of ejection left, ejections}...} as one flat list after the revision.
 RESOLVE = (
     _NOW
@@ -147,7 +148,7 @@ for i = 1, #all, 2 do
   local expiry = redis.call('ZSCORE', KEYS[2], id)
   local left = -1
   if expiry and expiry ~= 'inf' then
-    left = tonumber(expiry) - now
+    left = math.max(0, tonumber(expiry) - now)
   end
   local ejected = tonumber(redis.call('ZSCORE', KEYS[4], id) or '0') - now
   if ejected < 0 then ejected = 0 end

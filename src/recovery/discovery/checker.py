@@ -23,6 +23,7 @@ a `FakeClock`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import threading
@@ -159,9 +160,9 @@ class HealthChecker:
         self._task = loop.create_task(self.run())
         ready.set()
         try:
-            loop.run_until_complete(self._task)
-        except asyncio.CancelledError:
-            pass
+            # `stop()` cancels the task: that is how this thread ends.
+            with contextlib.suppress(asyncio.CancelledError):
+                loop.run_until_complete(self._task)
         finally:
             loop.close()
 

@@ -85,42 +85,42 @@ class EndpointExpired(_EndpointEvent):
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class EndpointUnhealthy(_EndpointEvent):
     """
-    An endpoint failed enough active checks in a row to be taken out.
+    An endpoint was taken out by its active checks (or its heartbeats stopped).
+
+    `reason` says which, e.g. "3 failed checks in a row".
     """
 
-    failures: int
+    reason: str
 
     kind: ClassVar[str] = "endpoint_unhealthy"
     level: ClassVar[int] = logging.WARNING
-    message: ClassVar[str] = (
-        "registry %s: endpoint %s of service %s is unhealthy after %d failed checks"
-    )
+    message: ClassVar[str] = "registry %s: endpoint %s of service %s is unhealthy: %s"
     message_fields: ClassVar[tuple[str, ...]] = (
         "source",
         "address",
         "service",
-        "failures",
+        "reason",
     )
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class EndpointHealthy(_EndpointEvent):
     """
-    An unhealthy endpoint passed enough active checks in a row to return.
+    An unhealthy endpoint passed its active checks again (or resumed heartbeats).
+
+    `reason` says which, e.g. "2 passed checks in a row".
     """
 
-    passes: int
+    reason: str
 
     kind: ClassVar[str] = "endpoint_healthy"
     level: ClassVar[int] = logging.INFO
-    message: ClassVar[str] = (
-        "registry %s: endpoint %s of service %s is healthy again after %d passed checks"
-    )
+    message: ClassVar[str] = "registry %s: endpoint %s of service %s is healthy: %s"
     message_fields: ClassVar[tuple[str, ...]] = (
         "source",
         "address",
         "service",
-        "passes",
+        "reason",
     )
 
 

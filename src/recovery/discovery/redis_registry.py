@@ -29,12 +29,13 @@ local `clock` may be a `FakeClock` in tests while Redis keeps real time.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import math
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal
 
@@ -48,6 +49,7 @@ from .checks import HealthCheck
 from .endpoint import Endpoint
 from .errors import UnknownServiceError
 from .events import (
+    EjectionSkipped,
     EndpointExpired,
     EndpointRegistered,
     EndpointRemoved,
@@ -87,7 +89,10 @@ class _Sync:
     next_poll: float = -math.inf
     revision: int = -1
     expired: int = -1
+    # Addresses whose heartbeat TTL had run out at the last look.
+    lapsed: set[str] = dataclasses.field(default_factory=set)
     last_ok: float | None = None
+    failing_since: float | None = None
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
 
@@ -183,9 +188,10 @@ class RedisServiceRegistry(ServiceRegistry):
         items = [
             item if isinstance(item, Endpoint) else Endpoint(item) for item in endpoints
         ]
-        for item in items:
-            self._announce(service, item, ttl_ms)
-        self._redis.zadd(self._key("services", None), {service: 0})
+        with self._store_errors():
+            for item in items:
+                self._announce(service, item, ttl_ms)
+            self._redis.zadd(self._key("services", None), {service: 0})
 
         super().register(
             service,
@@ -209,10 +215,11 @@ class RedisServiceRegistry(ServiceRegistry):
         """
         Extend an endpoint's TTL; return False if it was already reaped.
         """
-        keys = self._keys(service)
-        result = self._scripts["heartbeat"](
-            keys=keys, args=[self._channel(service), address, int(ttl * 1000)]
-        )
+        ttl_ms = int(require_positive("ttl", ttl) * 1000)
+        with self._store_errors():
+            result = self._scripts["heartbeat"](
+                keys=self._keys(service), args=[self._channel(service), address, ttl_ms]
+            )
         return int(result) >= 0
 
     def keep_alive(
@@ -223,8 +230,9 @@ class RedisServiceRegistry(ServiceRegistry):
         """
         item = endpoint if isinstance(endpoint, Endpoint) else Endpoint(endpoint)
         ttl = require_positive("ttl", ttl)
-        self._announce(service, item, int(ttl * 1000))
-        self._redis.zadd(self._key("services", None), {service: 0})
+        with self._store_errors():
+            self._announce(service, item, int(ttl * 1000))
+            self._redis.zadd(self._key("services", None), {service: 0})
         keeper = KeepAlive(self, service, item, ttl)
         self._keepalives.append(keeper)
         keeper.start()
@@ -241,14 +249,14 @@ class RedisServiceRegistry(ServiceRegistry):
             if endpoint is None
             else [endpoint.address if isinstance(endpoint, Endpoint) else endpoint]
         )
-        for address in addresses:
-            self._scripts["withdraw"](
-                keys=self._keys(service), args=[self._channel(service), address]
-            )
+        with self._store_errors():
+            for address in addresses:
+                self._withdraw(service, address)
+            if endpoint is None:
+                self._redis.zrem(self._key("services", None), service)
 
         self._sync_now(svc)
         if endpoint is None:
-            self._redis.zrem(self._key("services", None), service)
             super().deregister(service)
 
     def revision(self, service: str) -> int:
@@ -289,7 +297,9 @@ class RedisServiceRegistry(ServiceRegistry):
             return svc
 
         # A service announced by another client becomes known on first use.
-        if self._redis.zscore(self._key("services", None), service) is None:
+        with self._store_errors():
+            known = self._redis.zscore(self._key("services", None), service)
+        if known is None:
             raise UnknownServiceError(service)
         super().register(service)
         svc = self._services[service]
@@ -306,12 +316,22 @@ class RedisServiceRegistry(ServiceRegistry):
             finally:
                 sync.lock.release()
 
+        if sync.failing_since is not None:
+            since = sync.last_ok if sync.last_ok is not None else sync.failing_since
+            if now - since > self._max_stale:
+                raise StoreUnavailableError(
+                    f"registry {self.name}: Redis unreachable for more than "
+                    f"{self._max_stale:g} s; the copy of {svc.name!r} is too stale"
+                )
         super()._refresh(svc, now)
 
     def _recompute_locked(self, svc: _Service, now: float, events: list[Event]) -> None:
         super()._recompute_locked(svc, now, events)
-        # The copy also goes stale when the next revalidation is due.
-        svc.expires = min(svc.expires, self._sync_of(svc.name).next_poll)
+        sync = self._sync_of(svc.name)
+        # The copy also goes stale when the next revalidation is due, and at
+        # once while Redis fails, so that every lookup checks `max_stale`.
+        stale_at = -math.inf if sync.failing_since is not None else sync.next_poll
+        svc.expires = min(svc.expires, stale_at)
 
     def _try_eject_locked(
         self, svc: _Service, endpoint: Endpoint, now: float, events: list[Event]
@@ -337,6 +357,16 @@ class RedisServiceRegistry(ServiceRegistry):
             return
 
         code = int(reply[0])
+        if code == -1 and self._emitter.wants(EjectionSkipped):
+            events.append(
+                EjectionSkipped(
+                    source=self.name,
+                    service=svc.name,
+                    address=endpoint.address,
+                    ejected=int(reply[1]),
+                    total=int(reply[2]),
+                )
+            )
         if code >= 0 or code == -3:
             duration = (code if code >= 0 else int(reply[1])) / 1000
             failures = endpoint._outlier.failures
@@ -384,19 +414,17 @@ class RedisServiceRegistry(ServiceRegistry):
             revision, expired = int(reply[0]), int(reply[1])
             if (revision, expired) != (sync.revision, sync.expired):
                 members = self._resolve(svc.name)
-                self._apply(svc, members, now)
+                self._apply(svc, sync, members, now)
                 sync.revision, sync.expired = revision, expired
         except _redis_errors() as exc:
             self._note_unavailable(exc)
+            if sync.failing_since is None:
+                sync.failing_since = now
             sync.next_poll = now + self._refresh_interval
-            if sync.last_ok is not None and now - sync.last_ok > self._max_stale:
-                raise StoreUnavailableError(
-                    f"registry {self.name}: Redis unreachable for more than "
-                    f"{self._max_stale:g} s; the copy of {svc.name!r} is too stale"
-                ) from exc
             return
 
         sync.last_ok = now
+        sync.failing_since = None
         sync.next_poll = now + self._refresh_interval
         self._note_available()
 
@@ -419,7 +447,9 @@ class RedisServiceRegistry(ServiceRegistry):
 
         return members
 
-    def _apply(self, svc: _Service, members: list[_Member], now: float) -> None:
+    def _apply(
+        self, svc: _Service, sync: _Sync, members: list[_Member], now: float
+    ) -> None:
         events: list[Event] = []
         with svc.lock:
             seen = set()
@@ -431,11 +461,11 @@ class RedisServiceRegistry(ServiceRegistry):
                 self._apply_member_locked(svc, endpoint, member, now, events)
 
             for address in [a for a in svc.endpoints if a not in seen]:
-                gone = svc.endpoints.pop(address)
-                expired = not gone._check.healthy
-                gone._service = None
-                kind = EndpointExpired if expired else EndpointRemoved
+                svc.endpoints.pop(address)._service = None
+                # Gone after its TTL ran out: reaped, not withdrawn.
+                kind = EndpointExpired if address in sync.lapsed else EndpointRemoved
                 events.append(kind(source=self.name, service=svc.name, address=address))
+            sync.lapsed = {m.address for m in members if m.expires_in <= 0}
             self._recompute_locked(svc, now, events)
 
         self._emit_all(events)
@@ -470,13 +500,19 @@ class RedisServiceRegistry(ServiceRegistry):
         now: float,
         events: list[Event],
     ) -> None:
-        healthy = member.status == _PASSING and member.expires_in >= 0
-        if member.expires_in <= 0:
-            healthy = False
+        # An endpoint whose heartbeat TTL ran out is listed, but unhealthy.
+        lapsed = member.expires_in <= 0
+        healthy = member.status == _PASSING and not lapsed
         check = endpoint._check
         if check.healthy != healthy:
             check.healthy = healthy
-            events.append(self._health_event(svc, endpoint, healthy))
+            if lapsed:
+                reason = "its heartbeats stopped"
+            elif healthy:
+                reason = "its shared status is passing"
+            else:
+                reason = "its shared status is critical"
+            events.append(self._health_event(svc, endpoint, healthy, reason))
 
         state = endpoint._outlier
         if member.ejected_for > 0:
@@ -542,6 +578,21 @@ class RedisServiceRegistry(ServiceRegistry):
                 _PASSING,
             ],
         )
+
+    def _withdraw(self, service: str, address: str) -> None:
+        self._scripts["withdraw"](
+            keys=self._keys(service), args=[self._channel(service), address]
+        )
+
+    @contextlib.contextmanager
+    def _store_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except _redis_errors() as exc:
+            self._note_unavailable(exc)
+            raise StoreUnavailableError(
+                f"registry {self.name}: Redis unreachable: {exc}"
+            ) from exc
 
     def _key(self, part: str, service: str | None) -> str:
         if service is None:
@@ -611,11 +662,8 @@ class KeepAlive:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
         if withdraw:
-            registry = self._registry
-            registry._scripts["withdraw"](
-                keys=registry._keys(self._service),
-                args=[registry._channel(self._service), self._endpoint.address],
-            )
+            with self._registry._store_errors():
+                self._registry._withdraw(self._service, self._endpoint.address)
 
     def _main(self) -> None:
         registry = self._registry

@@ -245,7 +245,10 @@ class ServiceRegistry:
         """
         Return every endpoint of *service*, healthy or not.
         """
-        return self._require(service).all
+        svc = self._require(service)
+        self._fresh(svc)
+
+        return svc.all
 
     def healthy_endpoints(self, service: str) -> tuple[Endpoint, ...]:
         """
@@ -616,19 +619,25 @@ class ServiceRegistry:
         predicate = self._failure_predicate
         return predicate is None or bool(predicate(exc))
 
-    def _health_event(self, svc: _Service, endpoint: Endpoint, healthy: bool) -> Event:
+    def _health_event(
+        self,
+        svc: _Service,
+        endpoint: Endpoint,
+        healthy: bool,
+        reason: str | None = None,
+    ) -> Event:
         if healthy:
             return EndpointHealthy(
                 source=self.name,
                 service=svc.name,
                 address=endpoint.address,
-                passes=endpoint._check.passes,
+                reason=reason or f"{endpoint._check.passes} passed checks in a row",
             )
         return EndpointUnhealthy(
             source=self.name,
             service=svc.name,
             address=endpoint.address,
-            failures=endpoint._check.failures,
+            reason=reason or f"{endpoint._check.failures} failed checks in a row",
         )
 
     def _ejected_event(
