@@ -17,7 +17,6 @@ only chunks that nothing references, which `prune` removes.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import hashlib
 import io
 import json
@@ -25,7 +24,6 @@ import logging
 import os
 import secrets
 import socket
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO
 
@@ -33,7 +31,6 @@ from .._validation import require_int
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ConfigurationError
 from ..events import EventEmitter, Listener
-from . import sqlite_capture
 from ._fs import fsync_dir, write_atomic
 from .chunks import ChunkStore
 from .codec import Codec
@@ -52,12 +49,13 @@ from .events import (
     SnapshotsForgotten,
     SnapshotWritten,
 )
+from .ingest import BackupJob, add_stats
 from .locks import LockKind, RepositoryLock, read_locks
 from .manifest import Entry, EntryType, Manifest, Snapshot
 from .restore import RestoreResult, path_problem, restore_entries, select_entries
 from .results import BackupProgress, BackupResult, BackupSummary, PruneReport
 from .retention import RetentionPlan, RetentionPolicy
-from .scan import SourceItem, scan
+from .scan import scan
 from .verify import VerifyReport, verify_repository
 from .writer import ChunkWriter, store_stream
 
@@ -222,7 +220,15 @@ class BackupRepository:
                     )
 
             items = list(scan(root, exclude=exclude, on_skip=on_skip))
-            job = _BackupJob(self, previous, summary, sqlite, progress)
+            job = BackupJob(
+                self._writer(),
+                chunk_size=self.chunk_size,
+                previous=previous,
+                summary=summary,
+                sqlite=sqlite,
+                progress=progress,
+                on_skip=on_skip,
+            )
             entries = job.run(items)
             summary.duration = self.clock.now() - started
             return self._commit(
@@ -275,7 +281,7 @@ class BackupRepository:
             except BaseException:
                 writer.abort()
                 raise
-            _add_stats(summary, writer)
+            add_stats(summary, writer)
             summary.files = summary.files_new = 1
             summary.bytes_read = summary.bytes_total = size
             summary.duration = self.clock.now() - started
@@ -652,191 +658,3 @@ class BackupRepository:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _add_stats(summary: BackupSummary, writer: ChunkWriter) -> None:
-    stats = writer.stats
-    summary.chunks_new = stats.chunks_new
-    summary.chunks_dedup = stats.chunks_dedup
-    summary.bytes_new = stats.bytes_new
-    summary.bytes_stored = stats.bytes_stored
-
-
-class _BackupJob:
-    """
-    Turns the scanned items of one backup into manifest entries.
-    """
-
-    def __init__(
-        self,
-        repo: BackupRepository,
-        previous: dict[str, Entry],
-        summary: BackupSummary,
-        sqlite: bool | Sequence[str],
-        progress: Callable[[BackupProgress], None] | None,
-    ) -> None:
-        self.repo = repo
-        self.previous = previous
-        self.summary = summary
-        self.sqlite = sqlite
-        self.progress = progress
-        self.captured: set[str] = set()
-        self.done_bytes = 0
-        self.done_files = 0
-        self.total_bytes = 0
-        self.total_files = 0
-
-    def run(self, items: list[SourceItem]) -> list[Entry]:
-        reused: dict[str, Entry] = {}
-        for item in items:
-            if item.type is EntryType.FILE:
-                old = self._unchanged(item)
-                if old is not None:
-                    reused[item.path] = old
-                else:
-                    self.total_files += 1
-                    self.total_bytes += item.stat.st_size
-
-        writer = self.repo._writer()
-        try:
-            entries = [e for item in items if (e := self._entry(item, reused, writer))]
-            writer.finish()
-        except BaseException:
-            writer.abort()
-            raise
-        _add_stats(self.summary, writer)
-
-        return entries
-
-    def _unchanged(self, item: SourceItem) -> Entry | None:
-        old = self.previous.get(item.path)
-        if old is None or old.type is not EntryType.FILE or old.captured is not None:
-            return None
-        info = item.stat
-        if (old.size, old.mtime_ns, old.inode) != (
-            info.st_size,
-            info.st_mtime_ns,
-            info.st_ino,
-        ):
-            return None
-
-        return old
-
-    def _entry(
-        self, item: SourceItem, reused: dict[str, Entry], writer: ChunkWriter
-    ) -> Entry | None:
-        if item.type is EntryType.DIR:
-            self.summary.dirs += 1
-            return _entry_for(item)
-        if item.type is EntryType.SYMLINK:
-            self.summary.symlinks += 1
-            return _entry_for(item, target=item.target)
-
-        old = reused.get(item.path)
-        if old is not None:
-            self.summary.files += 1
-            self.summary.files_unchanged += 1
-            self.summary.bytes_total += old.size
-            return _entry_for(item, size=old.size, digest=old.digest, chunks=old.chunks)
-        if self._is_side_file(item.path):
-            return None
-
-        return self._read_file(item, writer)
-
-    def _read_file(self, item: SourceItem, writer: ChunkWriter) -> Entry | None:
-        captured: str | None = None
-        try:
-            if self._wants_capture(item):
-                with sqlite_capture.capture(item.full) as copy:
-                    digest, chunks, size = self._store_path(copy, item, writer)
-                self.captured.add(item.path)
-                captured = "sqlite"
-            else:
-                digest, chunks, size = self._store_path(item.full, item, writer)
-        except (OSError, sqlite3.Error) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
-            self.summary.skipped[item.path] = f"cannot read: {reason}"
-            return None
-
-        self.summary.files += 1
-        self.summary.bytes_total += size
-        if item.path in self.previous:
-            self.summary.files_changed += 1
-        else:
-            self.summary.files_new += 1
-        return _entry_for(
-            item, size=size, digest=digest, chunks=chunks, captured=captured
-        )
-
-    def _store_path(
-        self, path: str, item: SourceItem, writer: ChunkWriter
-    ) -> tuple[str, tuple[str, ...], int]:
-        def on_bytes(count: int) -> None:
-            self.summary.bytes_read += count
-            self.done_bytes += count
-            self._report(item.path)
-
-        with open(path, "rb") as file:
-            result = store_stream(
-                file.read, writer, chunk_size=self.repo.chunk_size, on_bytes=on_bytes
-            )
-        self.done_files += 1
-        self._report(item.path)
-
-        return result
-
-    def _report(self, path: str) -> None:
-        if self.progress is not None:
-            self.progress(
-                BackupProgress(
-                    self.done_files,
-                    self.total_files,
-                    self.done_bytes,
-                    self.total_bytes,
-                    path,
-                )
-            )
-
-    def _wants_capture(self, item: SourceItem) -> bool:
-        if self.sqlite is False:
-            return False
-        if self.sqlite is True:
-            return sqlite_capture.is_sqlite(item.full)
-        name = item.path.rsplit("/", 1)[-1]
-        return any(
-            fnmatch.fnmatchcase(item.path, pattern)
-            or fnmatch.fnmatchcase(name, pattern)
-            for pattern in self.sqlite
-        )
-
-    def _is_side_file(self, path: str) -> bool:
-        return any(
-            path.endswith(suffix) and path[: -len(suffix)] in self.captured
-            for suffix in sqlite_capture.SIDE_FILES
-        )
-
-
-def _entry_for(
-    item: SourceItem,
-    *,
-    size: int = 0,
-    digest: str | None = None,
-    chunks: tuple[str, ...] = (),
-    target: str | None = None,
-    captured: str | None = None,
-) -> Entry:
-    info = item.stat
-    return Entry(
-        path=item.path,
-        type=item.type,
-        mode=info.st_mode & 0o7777,
-        mtime_ns=info.st_mtime_ns,
-        size=size,
-        digest=digest,
-        chunks=chunks,
-        target=target,
-        inode=info.st_ino if item.type is EntryType.FILE else None,
-        uid=info.st_uid,
-        gid=info.st_gid,
-        captured=captured,
-    )
