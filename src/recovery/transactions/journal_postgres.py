@@ -108,6 +108,32 @@ def _redact(dsn: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+# The SQL types of the record columns, in `record_row` order.
+_RECORD_TYPES = [
+    "bigint",
+    "text",
+    "integer",
+    "text",
+    "integer",
+    "text",
+    "text",
+    "text",
+    "bigint",
+    "double precision",
+]
+_ROW = "(" + ", ".join(f"%s::{t}" for t in _RECORD_TYPES) + ")"
+
+
+def _values(records: Sequence[JournalRecord]) -> tuple[str, list[object]]:
+    """
+    Return a VALUES list of typed placeholders for *records*, and its params.
+    """
+    params: list[object] = []
+    for record in records:
+        params.extend(record_row(record))
+    return ", ".join([_ROW] * len(records)), params
+
+
 class PostgresJournal:
     """
     A journal in PostgreSQL at *dsn* (a ``postgresql://`` URL or conninfo).
@@ -181,7 +207,9 @@ class PostgresJournal:
     # -- connections -----------------------------------------------------------
 
     @contextmanager
-    def _transaction(self) -> Iterator[psycopg.Cursor[tuple[object, ...]]]:
+    def _transaction(
+        self, *, explicit: bool = True
+    ) -> Iterator[psycopg.Cursor[tuple[object, ...]]]:
         psycopg = self._psycopg
         with self._lock:
             try:
@@ -190,8 +218,12 @@ class PostgresJournal:
                         self._dsn, autocommit=True, connect_timeout=self._timeout
                     )
                 conn = self._conn
-                with conn.transaction(), conn.cursor() as cursor:
-                    yield cursor
+                if not explicit:
+                    with conn.cursor() as cursor:
+                        yield cursor
+                else:
+                    with conn.transaction(), conn.cursor() as cursor:
+                        yield cursor
             except psycopg.OperationalError as exc:
                 if self._conn is not None and self._conn.closed:
                     self._conn = None
@@ -200,6 +232,13 @@ class PostgresJournal:
                 ) from exc
             except psycopg.DatabaseError as exc:
                 raise JournalError(f"journal {self._where}: {exc}") from exc
+
+    @contextmanager
+    def _statement(self) -> Iterator[psycopg.Cursor[tuple[object, ...]]]:
+        # Autocommit: a single statement is its own transaction, which saves
+        # the BEGIN and COMMIT round trips of `_transaction`.
+        with self._transaction(explicit=False) as cur:
+            yield cur
 
     def _setup(self) -> None:
         with self._transaction() as cur:
@@ -243,15 +282,19 @@ class PostgresJournal:
         lease: float,
     ) -> None:
         """
-        Store a new saga and its first record.
+        Store a new saga and its first record, in one statement.
         """
-        with self._transaction() as cur:
+        values, params = _values([record])
+        with self._statement() as cur:
             self._exec(
                 cur,
-                "INSERT INTO {t}saga ({header}) "
-                "SELECT %s, %s, %s, %s, %s, %s, n + %s, %s, n, n "
-                "FROM (SELECT {now} AS n) AS clock "
-                "ON CONFLICT (saga_id) DO NOTHING",
+                "WITH created AS ("
+                " INSERT INTO {t}saga ({header})"
+                " SELECT %s, %s, %s, %s, %s, %s, n + %s, %s, n, n"
+                " FROM (SELECT {now} AS n) AS clock"
+                " ON CONFLICT (saga_id) DO NOTHING RETURNING saga_id)"
+                " INSERT INTO {t}saga_record (saga_id, {record})"
+                " SELECT created.saga_id, v.* FROM created, (VALUES {values}) AS v",
                 (
                     record.saga_id,
                     saga_type,
@@ -261,13 +304,14 @@ class PostgresJournal:
                     record.fence,
                     lease,
                     record.seq,
+                    *params,
                 ),
+                values=values,
             )
             if cur.rowcount != 1:
                 raise SagaExistsError(
                     f"saga {record.saga_id!r} already exists in {self._where}"
                 )
-            self._insert(cur, [record])
 
     def append(
         self,
@@ -280,29 +324,26 @@ class PostgresJournal:
     ) -> None:
         """
         Append records and set the status, if *fence* still owns the saga.
+
+        One statement, so one round trip and one commit: the header update
+        is fenced, and the records are inserted only if it matched.
         """
-        with self._transaction() as cur:
+        values, params = _values(records)
+        with self._statement() as cur:
             self._exec(
                 cur,
-                "UPDATE {t}saga SET status = %s, last_seq = last_seq + %s, "
-                "lease_until = CASE WHEN %s > 0 THEN {now} + %s ELSE 0 END, "
-                "updated_at = {now} WHERE saga_id = %s AND fence = %s",
-                (status.value, len(records), lease, lease, saga_id, fence),
+                "WITH owned AS ("
+                " UPDATE {t}saga SET status = %s, last_seq = last_seq + %s,"
+                " lease_until = CASE WHEN %s > 0 THEN {now} + %s ELSE 0 END,"
+                " updated_at = {now} WHERE saga_id = %s AND fence = %s"
+                " RETURNING saga_id)"
+                " INSERT INTO {t}saga_record (saga_id, {record})"
+                " SELECT owned.saga_id, v.* FROM owned, (VALUES {values}) AS v",
+                (status.value, len(records), lease, lease, saga_id, fence, *params),
+                values=values,
             )
-            if cur.rowcount != 1:
+            if cur.rowcount != len(records):
                 raise self._lost(cur, saga_id, fence)
-            self._insert(cur, records)
-
-    def _insert(
-        self, cur: psycopg.Cursor[tuple[object, ...]], records: Sequence[JournalRecord]
-    ) -> None:
-        cur.executemany(
-            self._q(
-                "INSERT INTO {t}saga_record (saga_id, {record}) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            ),
-            [(r.saga_id, *record_row(r)) for r in records],
-        )
 
     def _lost(
         self, cur: psycopg.Cursor[tuple[object, ...]], saga_id: str, fence: int

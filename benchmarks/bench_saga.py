@@ -1,0 +1,195 @@
+"""
+What the saga journal costs per step, against the physical limit.
+
+A journalled step writes two records, each its own committed transaction:
+the intent before the action and the result after it; a saga adds one
+record at its start and one at its end. On SQLite with WAL and
+`synchronous=FULL`, every commit syncs the WAL, so the floor is one fsync
+per record. The reference is a bare loop of one INSERT and COMMIT on a
+connection with the same settings, sampled in the same rounds; the same
+for PostgreSQL (autocommit INSERTs, `synchronous_commit=on`). The in-memory
+journal shows the engine's own overhead.
+
+Run: python benchmarks/bench_saga.py [--rounds N] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import platform
+import sqlite3
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from harness import Scenario, run, summarise  # type: ignore[import-not-found]
+
+from recovery.transactions import MemoryJournal, Saga, SqliteJournal, Step
+
+STEPS = 10
+DSN = os.environ.get(
+    "RECOVERY_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def trivial(ctx: object) -> int:
+    return 1
+
+
+def saga_on(journal: object) -> Saga:
+    return Saga(
+        "bench",
+        [Step(f"s{i}", trivial) for i in range(STEPS)],
+        journal=journal,  # type: ignore[arg-type]
+    )
+
+
+def bare_sqlite(path: Path):  # type: ignore[no-untyped-def]
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)")
+    counter = itertools.count()
+
+    def insert() -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO t (id, v) VALUES (?, ?)", (next(counter), "x" * 40))
+        conn.execute("COMMIT")
+
+    return insert, conn
+
+
+def bare_postgres(schema: str):  # type: ignore[no-untyped-def]
+    import psycopg
+
+    conn = psycopg.connect(DSN, autocommit=True)
+    conn.execute(f'CREATE TABLE "{schema}".bare (id BIGINT PRIMARY KEY, v TEXT)')
+    counter = itertools.count()
+
+    def insert() -> None:
+        conn.execute(
+            f'INSERT INTO "{schema}".bare (id, v) VALUES (%s, %s)',
+            (next(counter), "x" * 40),
+        )
+
+    return insert, conn
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=21)
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "saga.md"
+    )
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-saga-", dir=Path(__file__).parent))
+    bare, bare_conn = bare_sqlite(workdir / "bare.db")
+    sqlite_journal = SqliteJournal(workdir / "journal.db")
+    sqlite_saga = saga_on(sqlite_journal)
+    memory_saga = saga_on(MemoryJournal())
+    scenarios = [
+        Scenario("sqlite: bare INSERT + COMMIT (FULL)", bare, group="sqlite"),
+        Scenario(
+            f"sqlite: saga of {STEPS} steps (FULL)", sqlite_saga.run, group="sqlite"
+        ),
+        Scenario(f"memory: saga of {STEPS} steps", memory_saga.run, group="memory"),
+    ]
+
+    pg_conn = None
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    if not args.no_postgres:
+        import psycopg
+
+        from recovery.transactions import PostgresJournal
+
+        pg_conn = psycopg.connect(DSN, autocommit=True)
+        pg_conn.execute(f'CREATE SCHEMA "{schema}"')
+        pg_bare, pg_bare_conn = bare_postgres(schema)
+        pg_journal = PostgresJournal(DSN, schema=schema)
+        pg_saga = saga_on(pg_journal)
+        scenarios += [
+            Scenario("postgres: bare INSERT (autocommit)", pg_bare, group="postgres"),
+            Scenario(f"postgres: saga of {STEPS} steps", pg_saga.run, group="postgres"),
+        ]
+
+    try:
+        run(scenarios, rounds=args.rounds, target=0.05)
+    finally:
+        sqlite_journal.close()
+        bare_conn.close()
+        if pg_conn is not None:
+            pg_journal.close()
+            pg_bare_conn.close()
+            pg_conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            pg_conn.close()
+        for file in workdir.iterdir():
+            file.unlink()
+        workdir.rmdir()
+
+    references = {
+        "bare": lambda s: {
+            "sqlite": "sqlite: bare INSERT + COMMIT (FULL)",
+            "postgres": "postgres: bare INSERT (autocommit)",
+        }.get(s.group, ""),
+    }
+    results = summarise(scenarios, references)
+    writes_per_step = 2 + 2 / STEPS
+    lines = [
+        "# Saga journal: cost per step",
+        "",
+        f"Python {platform.python_version()} on {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, {args.rounds} shuffled rounds; medians. "
+        f"Generated by `benchmarks/bench_saga.py`.",
+        "",
+        f"A saga of {STEPS} trivial steps journals {2 * STEPS + 2} records, each "
+        "in its own committed transaction (start, an intent and a result per "
+        f"step, end): {writes_per_step:.1f} commits per step. The floor is "
+        "therefore "
+        f"{writes_per_step:.1f} bare commits per step; the column `x bare` "
+        "below is the measured cost per step in bare commits (paired per round).",
+        "",
+        "| scenario | per step, in bare commits | floor "
+        "| per step, µs | bare commit, µs |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    by_name = {r.name: r for r in results}
+    for result in results:
+        if "saga" not in result.name:
+            continue
+        per_step_us = result.median_ns / STEPS / 1000
+        ratio = result.ratios.get("bare")
+        bare_name = references["bare"](
+            next(s for s in scenarios if s.name == result.name)
+        )
+        bare_us = by_name[bare_name].median_ns / 1000 if bare_name else None
+        lines.append(
+            f"| {result.name} | "
+            f"{'' if ratio is None else f'{ratio / STEPS:.2f}'} | "
+            f"{'' if ratio is None else f'{writes_per_step:.1f}'} | "
+            f"{per_step_us:,.1f} | "
+            f"{'' if bare_us is None else f'{bare_us:,.1f}'} |"
+        )
+    lines += [
+        "",
+        "Raw medians (ns per call; a saga call runs all its steps):",
+        "",
+        "| scenario | median ns | min-max ns |",
+        "|---|---:|---:|",
+    ]
+    for result in results:
+        lines.append(
+            f"| {result.name} | {result.median_ns:,.0f} | "
+            f"{result.low_ns:,.0f}-{result.high_ns:,.0f} |"
+        )
+    text = "\n".join(lines) + "\n"
+    args.out.write_text(text)
+    sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()
