@@ -1,0 +1,207 @@
+"""
+The listener both adapters share: events in, measurements out.
+
+An `Instrumentation` adds one process-wide event listener. For each event it
+looks up the catalog's rules by `kind` and hands each measurement to the
+sink of its metric: a counter or histogram of the backend, or the
+`GaugeTable` that the backend reads when it is collected. Breakers passed to
+`track` are read at collection too, for their call counters and state.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from .. import events
+from ..events import Event
+from ._catalog import BREAKER_STATE_CODES, RULES, Metric, Rule, Sink, label_text
+
+if TYPE_CHECKING:
+    from ..policies.breaker import CircuitBreaker
+
+__all__ = ["BreakerReading", "GaugeTable", "Instrumentation", "SinkFactory"]
+
+logger = logging.getLogger(__name__)
+
+SinkFactory = Callable[[Metric], Sink]
+
+# The outcomes of `recovery.breaker.calls`, and the metrics() field of each.
+_CALL_FIELDS = (
+    ("success", "successful_calls"),
+    ("failure", "failed_calls"),
+    ("ignored", "ignored_calls"),
+    ("rejected", "rejected_calls"),
+)
+
+
+class GaugeTable:
+    """
+    The current value of every gauge series, read when the backend collects.
+
+    Gauges are kept here rather than in the backend so that a series can be
+    removed (an endpoint that left) and so that both backends read state the
+    same way. Thread-safe.
+    """
+
+    __slots__ = ("_lock", "_values")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[str, dict[tuple[str, ...], float]] = {}
+
+    def sink(self, metric: Metric) -> Sink:
+        """
+        Return the sink that sets (or, given None, removes) series of *metric*.
+        """
+        name = metric.name
+        with self._lock:
+            self._values.setdefault(name, {})
+
+        def set_value(value: float | None, labels: tuple[str, ...]) -> None:
+            with self._lock:
+                series = self._values[name]
+                if value is None:
+                    series.pop(labels, None)
+                else:
+                    series[labels] = value
+
+        return set_value
+
+    def series(self, metric: Metric) -> list[tuple[tuple[str, ...], float]]:
+        """
+        Return a copy of the (labels, value) pairs of *metric*.
+        """
+        with self._lock:
+            return list(self._values.get(metric.name, {}).items())
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerReading:
+    """
+    What one tracked breaker reported at collection: its state and counters.
+    """
+
+    name: str
+    state: float
+    calls: Mapping[str, int]
+
+
+class Instrumentation:
+    """
+    A live link from the events of every strategy to a metrics backend.
+
+    Made by `recovery.telemetry.otel.instrument` or
+    `recovery.telemetry.prometheus.instrument`. `uninstrument()` stops it;
+    it is also a context manager that uninstruments on exit.
+    """
+
+    def __init__(
+        self,
+        sink_for: SinkFactory,
+        gauges: GaugeTable,
+        *,
+        on_event: Callable[[Event], None] | None = None,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        self.gauges = gauges
+        self._on_event = on_event
+        self._on_close = on_close
+        self._breakers: weakref.WeakSet[CircuitBreaker] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._active = True
+
+        sinks: dict[str, Sink] = {}
+        routes: dict[str, tuple[tuple[Rule, Sink], ...]] = {}
+        for kind, rules in RULES.items():
+            for rule in rules:
+                name = rule.metric.name
+                if name not in sinks:
+                    sinks[name] = sink_for(rule.metric)
+            routes[kind] = tuple((rule, sinks[rule.metric.name]) for rule in rules)
+        self._routes = routes
+        self._state_sink = sinks["recovery.breaker.state"]
+        events.add_listener(self._listen)
+
+    @property
+    def active(self) -> bool:
+        """
+        Whether events are still being recorded.
+        """
+        return self._active
+
+    def _listen(self, event: Event) -> None:
+        routes = self._routes.get(event.kind)
+        if routes is not None:
+            for rule, sink in routes:
+                found = rule.measure(event)
+                if found is not None:
+                    sink(found[0], found[1])
+
+        if self._on_event is not None:
+            self._on_event(event)
+
+    def track(self, *breakers: CircuitBreaker) -> None:
+        """
+        Read these breakers at each collection: call counters and state.
+
+        Breakers are held weakly: one that is garbage collected is dropped.
+        A shared breaker reports its shared counters (one store read each).
+        """
+        with self._lock:
+            for breaker in breakers:
+                self._breakers.add(breaker)
+
+    def read_breakers(self) -> list[BreakerReading]:
+        """
+        Read every tracked breaker, and set its state gauge from the reading.
+        """
+        with self._lock:
+            tracked = list(self._breakers) if self._active else []
+
+        readings = []
+        for breaker in tracked:
+            try:
+                metrics = breaker.metrics()
+            except Exception:
+                logger.exception(
+                    "reading breaker %r for telemetry failed; its metrics are "
+                    "left out of this collection",
+                    breaker.name,
+                )
+                continue
+            state = BREAKER_STATE_CODES[label_text(metrics.state)]
+            self._state_sink(state, (breaker.name,))
+            calls = {out: getattr(metrics, field) for out, field in _CALL_FIELDS}
+            readings.append(BreakerReading(breaker.name, state, calls))
+
+        return readings
+
+    def uninstrument(self) -> None:
+        """
+        Stop recording; calling it again does nothing.
+        """
+        with self._lock:
+            if not self._active:
+                return
+            self._active = False
+
+        events.remove_listener(self._listen)
+        if self._on_close is not None:
+            self._on_close()
+
+    def __enter__(self) -> Instrumentation:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.uninstrument()
