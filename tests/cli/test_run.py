@@ -43,8 +43,12 @@ def run_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == run_module.__name__]
 
 
+# Built once: importing every sub-command is not what a test should time.
+PARSER = build_parser()
+
+
 def parse(*argv: str) -> argparse.Namespace:
-    return build_parser().parse_args(["run", *argv])
+    return PARSER.parse_args(["run", *argv])
 
 
 class TestExitCodes:

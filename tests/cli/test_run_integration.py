@@ -96,9 +96,9 @@ class FlakyService:
 @pytest.fixture
 def service() -> Iterator[FlakyService]:
     """
-    A service failing its first two requests with a 0.2 s Retry-After.
+    A service failing its first two requests with a 0.1 s Retry-After.
     """
-    flaky = FlakyService(failures=2, retry_after=0.2)
+    flaky = FlakyService(failures=2, retry_after=0.1)
     try:
         yield flaky
     finally:
@@ -160,9 +160,9 @@ def test_retries_until_the_service_answers(service: FlakyService) -> None:
     assert [r.status for r in requests] == [503, 503, 200]
     assert [r.number for r in requests] == [1, 2, 3]
     for before, after in itertools.pairwise(requests):
-        assert before.retry_after == 0.2
+        assert before.retry_after == 0.1
         assert after.at - before.at >= before.retry_after
-    assert result.stderr.count("retrying in 0.20 s as the command asked") == 2
+    assert result.stderr.count("retrying in 0.10 s as the command asked") == 2
 
 
 def test_too_few_attempts_ends_with_the_commands_status(
@@ -185,13 +185,13 @@ def test_timeout_ends_an_attempt_with_124() -> None:
     A command that ignores SIGTERM is killed after --kill-after.
     """
     result = recovery_run(
-        "--attempts", "2", "--timeout", "0.2", "--kill-after", "0.1",
+        "--attempts", "2", "--timeout", "0.1", "--kill-after", "0.1",
         "--initial", "0", "--jitter", "none",
         "--", "sh", "-c", "trap '' TERM; exec sleep 30",
     )  # fmt: skip
 
     assert result.returncode == 124
-    assert result.stderr.count("timed out after 0.2 s, exit status 124") == 2
+    assert result.stderr.count("timed out after 0.1 s, exit status 124") == 2
 
 
 # A child that says when it is ready, and reports the signal it gets.

@@ -615,6 +615,9 @@ def _handle(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             name = signal.Signals(exc.signum).name
             logger.warning("stopped by %s; not retrying", name)
             return 128 + exc.signum
+        finally:
+            if breaker is not None:
+                breaker.store.close()
 
 
 def _command_of(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[str]:
@@ -707,7 +710,14 @@ def _run(
         return EX_TEMPFAIL
 
 
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
 class _BreakerLike(Protocol):
+    @property
+    def store(self) -> _Closable: ...
+
     def call(self, fn: Callable[[_Command], int], arg: _Command, /) -> int: ...
 
 
