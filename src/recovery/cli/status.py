@@ -1,0 +1,144 @@
+"""
+`recovery status`: the circuit breakers the command line remembers.
+
+    recovery status [--state PATH | --redis URL]
+
+Shows one row per breaker: its state, since when, the time left before a
+trial run is allowed, and its counters. Reads the same store as
+``recovery run --breaker``. Exit status: 0, or 1 when the store cannot be
+read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import RecoveryError
+from ..policies.breaker_core import BreakerMetrics, BreakerState
+from ._breakers import default_state_path, open_cli_store
+
+__all__ = ["add_parser"]
+
+_COLUMNS = (
+    "breaker",
+    "state",
+    "since (UTC)",
+    "next trial",
+    "calls",
+    "ok",
+    "failed",
+    "rejected",
+    "opened",
+)
+
+_STYLES = {
+    BreakerState.CLOSED: "green",
+    BreakerState.HALF_OPEN: "yellow",
+    BreakerState.OPEN: "red",
+    BreakerState.FORCED_OPEN: "bold red",
+    BreakerState.DISABLED: "dim",
+}
+
+
+def add_parser(subparsers: Any) -> None:
+    """
+    Register the `status` sub-command.
+    """
+    parser = subparsers.add_parser(
+        "status",
+        help="show the circuit breakers remembered between runs",
+        description="Show each circuit breaker kept by `recovery run --breaker`: "
+        "its state, counters and the time left before a trial run.",
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--state",
+        metavar="PATH",
+        help="the SQLite file that keeps breaker state "
+        f"(default: {default_state_path()})",
+    )
+    where.add_argument(
+        "--redis", metavar="URL", help="read breaker state from Redis instead"
+    )
+    parser.set_defaults(handler=_handle)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    try:
+        store = open_cli_store(state=args.state, redis=args.redis)
+    except ImportError as exc:
+        sys.stderr.write(f"recovery status: {exc}\n")
+        return 1
+    try:
+        rows = [m for m in (store.metrics(name) for name in store.names()) if m]
+    except RecoveryError as exc:
+        where = store.describe()
+        sys.stderr.write(f"recovery status: cannot read {where}: {exc}\n")
+        return 1
+    finally:
+        store.close()
+
+    if not rows:
+        _write(f"no circuit breakers in {store.describe()}")
+        return 0
+    _print_table(rows, store.describe())
+    return 0
+
+
+def _cells(metrics: BreakerMetrics) -> list[str]:
+    since = datetime.datetime.fromtimestamp(metrics.since, datetime.UTC)
+    retry = metrics.retry_after
+    if metrics.state is BreakerState.HALF_OPEN:
+        next_trial = "now"
+    elif retry is None:
+        next_trial = "-"
+    else:
+        next_trial = f"{retry:.1f} s"
+    return [
+        metrics.name,
+        metrics.state.value,
+        since.strftime("%Y-%m-%d %H:%M:%S"),
+        next_trial,
+        str(metrics.total_calls),
+        str(metrics.successful_calls),
+        str(metrics.failed_calls),
+        str(metrics.rejected_calls),
+        str(metrics.times_opened),
+    ]
+
+
+def _print_table(rows: Sequence[BreakerMetrics], where: str) -> None:
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        _print_plain(rows, where)
+        return
+
+    table = Table(title=f"circuit breakers in {where}")
+    for column in _COLUMNS:
+        numeric = column in ("calls", "ok", "failed", "rejected", "opened")
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
+    for metrics in rows:
+        cells = _cells(metrics)
+        style = _STYLES[metrics.state]
+        table.add_row(cells[0], f"[{style}]{cells[1]}[/]", *cells[2:])
+    Console(emoji=False, highlight=False).print(table)
+
+
+def _print_plain(rows: Sequence[BreakerMetrics], where: str) -> None:
+    # Without rich (the cli extra), a plain aligned table still does the job.
+    lines = [list(_COLUMNS), *(_cells(metrics) for metrics in rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(_COLUMNS))]
+    _write(f"circuit breakers in {where}")
+    for line in lines:
+        cells = zip(line, widths, strict=True)
+        _write("  ".join(cell.ljust(width) for cell, width in cells).rstrip())
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(f"{text}\n")

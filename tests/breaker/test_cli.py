@@ -1,0 +1,145 @@
+"""
+The command line's breakers: `open_cli_breaker`, `recovery status`, and
+`recovery run --breaker` across separate runs (real subprocesses).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recovery.cli._breakers import default_state_path, open_cli_breaker
+from recovery.errors import ConfigurationError
+from recovery.policies.breaker_core import BreakerState
+from recovery.stores.sqlite import SqliteStore
+
+from .helpers import fail_times, state_of, succeed_times
+
+
+def recovery(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "recovery.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=cwd,
+        check=False,
+    )
+
+
+class TestOpenCliBreaker:
+    def test_default_state_file_follows_xdg(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+        assert default_state_path() == tmp_path / "recovery" / "state.db"
+
+        monkeypatch.delenv("XDG_STATE_HOME")
+        monkeypatch.setenv("HOME", str(tmp_path))
+        assert default_state_path() == tmp_path / ".local/state/recovery/state.db"
+
+    def test_defaults_open_after_three_failures_for_a_minute(
+        self, tmp_path: Path
+    ) -> None:
+        breaker = open_cli_breaker("job", state=str(tmp_path / "s.db"), redis=None)
+        fail_times(breaker, 2)
+        assert state_of(breaker) is BreakerState.CLOSED
+        fail_times(breaker, 1)
+
+        metrics = breaker.metrics()
+        assert metrics.state is BreakerState.OPEN
+        assert metrics.retry_after == pytest.approx(60, abs=5)
+
+    def test_state_and_redis_together_are_refused(self) -> None:
+        with pytest.raises(ConfigurationError, match="not both"):
+            open_cli_breaker("job", state="a.db", redis="redis://localhost")
+
+    def test_redis_names_must_not_hold_braces(self, redis_url: str) -> None:
+        with pytest.raises(ConfigurationError, match="braces"):
+            open_cli_breaker("a{b}", state=None, redis=redis_url)
+
+
+@pytest.mark.integration
+class TestStatusCommand:
+    def test_shows_each_breaker(self, tmp_path: Path) -> None:
+        path = tmp_path / "state.db"
+        tripped = open_cli_breaker("alpha", state=str(path), redis=None)
+        fail_times(tripped, 3)
+        healthy = open_cli_breaker("beta", state=str(path), redis=None)
+        succeed_times(healthy, 4)
+
+        result = recovery("status", "--state", str(path))
+
+        assert result.returncode == 0, result.stderr
+        rows = {
+            line.split()[1]: line
+            for line in result.stdout.splitlines()
+            if "│" in line and ("alpha" in line or "beta" in line)
+        }
+        assert rows.keys() == {"alpha", "beta"}
+        assert "open" in rows["alpha"]
+        assert " s " in rows["alpha"]
+        assert rows["alpha"].split("│")[5].strip() == "3"  # calls
+        assert "closed" in rows["beta"]
+        assert rows["beta"].split("│")[6].strip() == "4"  # ok
+
+    def test_an_empty_store_says_so(self, tmp_path: Path) -> None:
+        SqliteStore(tmp_path / "state.db").names()
+
+        result = recovery("status", "--state", str(tmp_path / "state.db"))
+
+        assert result.returncode == 0
+        assert result.stdout.startswith("no circuit breakers in sqlite:")
+
+    def test_reads_redis(self, private_redis: Any) -> None:
+        breaker = open_cli_breaker("gamma", state=None, redis=private_redis.url)
+        fail_times(breaker, 3)
+
+        result = recovery("status", "--redis", private_redis.url)
+
+        assert result.returncode == 0, result.stderr
+        assert "gamma" in result.stdout
+        assert "open" in result.stdout
+
+    def test_an_unreachable_store_fails_with_status_1(self, private_redis: Any) -> None:
+        private_redis.stop()
+
+        result = recovery("status", "--redis", private_redis.url)
+
+        assert result.returncode == 1
+        assert "cannot read" in result.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_run_stops_running_a_failing_command_once_the_breaker_opens(
+    tmp_path: Path,
+) -> None:
+    state = str(tmp_path / "state.db")
+    marker = tmp_path / "ran"
+    command = ["sh", "-c", f'echo x >> "{marker}"; exit 1']
+
+    statuses = [
+        recovery(
+            "run",
+            "--attempts",
+            "1",
+            "--breaker",
+            "job",
+            "--state",
+            state,
+            "--",
+            *command,
+        ).returncode
+        for _ in range(4)
+    ]
+
+    assert statuses == [1, 1, 1, 75]
+    assert marker.read_text().count("x") == 3  # the fourth run never started
