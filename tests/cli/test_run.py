@@ -549,3 +549,17 @@ class TestBreaker:
         assert run_lines(caplog)[-1] == (
             "circuit 'mem' is open; not running the command; next trial in 60.0 s"
         )
+
+    def test_state_and_redis_together_exit_2(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        pytest.importorskip("recovery.cli._breakers")
+        argv = ["--breaker", "b", "--state", str(tmp_path / "s.db")]
+
+        with pytest.raises(SystemExit) as exit_info:
+            main(["run", *argv, "--redis", "redis://127.0.0.1:1/0", "--", "true"])
+
+        assert exit_info.value.code == 2
+        assert "--breaker b: give --state PATH or --redis URL" in (
+            capsys.readouterr().err
+        )

@@ -269,3 +269,31 @@ def test_demo_script_succeeds() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout == "hello after 3 requests\n"
     assert "demo: recovery run exited with status 0" in result.stderr
+
+
+def test_breaker_in_redis_is_shared_by_separate_runs(
+    redis_url: str, unique_name: str
+) -> None:
+    """
+    Each run is its own process; the open circuit is remembered in Redis.
+    """
+    pytest.importorskip("recovery.cli._breakers")
+    import redis
+
+    argv = ["--attempts", "1", "--breaker", unique_name, "--redis", redis_url]
+    try:
+        statuses: list[int] = []
+        while 75 not in statuses and len(statuses) < 20:
+            statuses.append(recovery_run(*argv, "--", "false").returncode)
+        last = recovery_run(*argv, "--", "true")
+    finally:
+        client = redis.Redis.from_url(redis_url)
+        keys = list(client.scan_iter(f"*{unique_name}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+    assert statuses[-1] == 75
+    assert set(statuses[:-1]) == {1}
+    assert last.returncode == 75
+    assert f"circuit {unique_name!r} is open; not running the command" in last.stderr
