@@ -326,7 +326,9 @@ def _add_breaker_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--state",
         metavar="PATH",
-        help="the SQLite file that keeps breaker state between runs",
+        help="the SQLite file that keeps breaker state between runs "
+        "(default: $XDG_STATE_HOME/recovery/state.db, or "
+        "~/.local/state/recovery/state.db)",
     )
     group.add_argument(
         "--redis",
