@@ -98,6 +98,7 @@ def test_sigkill_at_every_point_then_recover(tmp_path: Path, crash_at: str) -> N
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_a_run_without_crash_compensates_in_one_process(tmp_path: Path) -> None:
     journal, effects = tmp_path / "journal.db", tmp_path / "effects.log"
 

@@ -246,7 +246,7 @@ record_strategy = st.builds(
 
 
 @settings(
-    max_examples=40,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
@@ -358,3 +358,62 @@ def test_postgres_password_is_not_shown(postgres_journal: Journal) -> None:
 
     assert _redact("postgresql://u:secret@h:5432/db") == "postgresql://u@h:5432/db"
     assert "secret" not in postgres_journal.where
+
+
+def test_renew_extends_only_a_held_live_lease(journal: Journal) -> None:
+    journal.create(started("s"), saga_type="t", definition_hash="h", lease=60)
+
+    assert journal.renew("s", 1, 60) is True
+    assert journal.renew("s", 2, 60) is False
+    journal.release("s", 1)
+    assert journal.renew("s", 1, 60) is False
+    assert journal.renew("nope", 1, 60) is False
+
+
+def test_heartbeat_renews_while_the_saga_runs() -> None:
+    import threading
+
+    from recovery.transactions.heartbeat import Heartbeat
+
+    class Renewals:
+        blocking = True
+        where = "test"
+
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, int, float]] = []
+            self.twice = threading.Event()
+
+        def renew(self, saga_id: str, fence: int, lease: float) -> bool:
+            self.calls.append((saga_id, fence, lease))
+            if len(self.calls) >= 2:
+                self.twice.set()
+            return True
+
+    journal = Renewals()
+    with Heartbeat(journal, "s", 3, 0.003):  # type: ignore[arg-type]
+        assert journal.twice.wait(10)
+    count = len(journal.calls)
+
+    assert journal.calls[0] == ("s", 3, 0.003)
+    assert threading.active_count() >= 1
+    assert len(journal.calls) == count
+
+
+def test_heartbeat_stops_when_the_lease_is_lost() -> None:
+    from recovery.transactions.heartbeat import Heartbeat
+
+    class Lost:
+        blocking = True
+        calls = 0
+
+        def renew(self, saga_id: str, fence: int, lease: float) -> bool:
+            self.calls += 1
+            return False
+
+    journal = Lost()
+    beat = Heartbeat(journal, "s", 1, 0.003)  # type: ignore[arg-type]
+    with beat:
+        assert beat._thread is not None
+        beat._thread.join(10)
+
+    assert journal.calls == 1

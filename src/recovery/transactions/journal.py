@@ -120,6 +120,13 @@ class Journal(Protocol):
         """
         ...
 
+    def renew(self, saga_id: str, fence: int, lease: float) -> bool:
+        """
+        Extend the lease to *lease* seconds from now if *fence* still holds
+        it; return whether it does.
+        """
+        ...
+
     def load(self, saga_id: str) -> SagaHistory:
         """
         Return the saga's header and records; raise `SagaNotFoundError` or

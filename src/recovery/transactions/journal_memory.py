@@ -113,6 +113,18 @@ class MemoryJournal:
             if header is not None and header.fence == fence:
                 self._headers[saga_id] = _replace(header, lease_until=0.0)
 
+    def renew(self, saga_id: str, fence: int, lease: float) -> bool:
+        """
+        Extend the lease if *fence* still holds it.
+        """
+        now = self._clock.time()
+        with self._lock:
+            header = self._headers.get(saga_id)
+            if header is None or header.fence != fence or header.lease_until <= 0:
+                return False
+            self._headers[saga_id] = _replace(header, lease_until=now + lease)
+            return True
+
     def load(self, saga_id: str) -> SagaHistory:
         """
         Return the saga's header and records.

@@ -368,6 +368,19 @@ class PostgresJournal:
                 (saga_id, fence),
             )
 
+    def renew(self, saga_id: str, fence: int, lease: float) -> bool:
+        """
+        Extend the lease if *fence* still holds it.
+        """
+        with self._statement() as cur:
+            self._exec(
+                cur,
+                "UPDATE {t}saga SET lease_until = {now} + %s "
+                "WHERE saga_id = %s AND fence = %s AND lease_until > 0",
+                (lease, saga_id, fence),
+            )
+            return cur.rowcount == 1
+
     def load(self, saga_id: str) -> SagaHistory:
         """
         Return the saga's header and records, checked for damage.

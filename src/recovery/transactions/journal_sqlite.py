@@ -340,6 +340,21 @@ class SqliteJournal:
                 (saga_id, fence),
             )
 
+    def renew(self, saga_id: str, fence: int, lease: float) -> bool:
+        """
+        Extend the lease if *fence* still holds it.
+        """
+        now = self._clock.time()
+        with self._write() as conn:
+            updated = conn.execute(
+                self._q(
+                    "UPDATE {p}saga SET lease_until = ? "
+                    "WHERE saga_id = ? AND fence = ? AND lease_until > 0"
+                ),
+                (now + lease, saga_id, fence),
+            ).rowcount
+        return updated == 1
+
     def load(self, saga_id: str) -> SagaHistory:
         """
         Return the saga's header and records, checked for damage.

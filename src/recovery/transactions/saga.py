@@ -37,6 +37,7 @@ from .errors import (
     SagaDefinitionError,
     SagaFailedError,
 )
+from .heartbeat import Heartbeat
 from .journal import Claim, Journal, SagaHistory
 from .journal_memory import MemoryJournal
 from .ownership import new_worker_id
@@ -113,9 +114,11 @@ class Saga:
             leaves the earlier steps alone, since undoing them may depend on
             the failed compensation; ``"continue"`` runs the remaining
             compensations and ends the saga failed.
-        lease: seconds a worker owns a saga after each journal write; other
-            hosts may take the saga over once it expires, so it must exceed
-            the longest step (on one host, a dead owner is noticed at once).
+        lease: seconds a worker owns a saga unless it renews the lease; a
+            background thread renews it every third of that while the saga
+            runs. Once it expires (the process paused or died), another
+            worker may take the saga over; on one host a dead owner is
+            noticed at once.
         version: part of the definition hash; change it when a step's
             meaning changes though its name and flags do not.
         clock, listeners: the clock of the default retry, and event
@@ -390,6 +393,12 @@ class _Pass:
         if self.journal.blocking:
             return await asyncio.to_thread(fn, *args, **kwargs)
         return fn(*args, **kwargs)
+
+    def heartbeat(self) -> Heartbeat:
+        """
+        Return a context manager that keeps this pass's lease alive.
+        """
+        return Heartbeat(self.journal, self.saga_id, self.fence, self.saga.lease)
 
     def release_quietly(self) -> None:
         """
@@ -816,7 +825,8 @@ class _Pass:
 
 def _guarded(step_pass: _Pass, drive: Callable[[], None]) -> None:
     try:
-        drive()
+        with step_pass.heartbeat():
+            drive()
     except BaseException:
         step_pass.release_quietly()
         raise
@@ -824,7 +834,8 @@ def _guarded(step_pass: _Pass, drive: Callable[[], None]) -> None:
 
 async def _aguarded(step_pass: _Pass, drive: Callable[[], Awaitable[None]]) -> None:
     try:
-        await drive()
+        with step_pass.heartbeat():
+            await drive()
     except BaseException:
         step_pass.release_quietly()
         raise
