@@ -267,7 +267,7 @@ def bench_limiters(seconds: float) -> dict[str, float | str]:
     try:
         redis_store = RedisLimiterStore(url)
         limiter = RateLimiter(
-            1e6, store=redis_store, name=name, on_store_error="raise", **wide
+            1e6, store=redis_store, name=name, on_store_error="raise", capacity=wide
         )
         results["Redis (one Lua script), sync"] = checks_per_second(limiter, seconds)
 
