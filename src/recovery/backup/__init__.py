@@ -13,7 +13,6 @@ from .errors import (
     RepositoryLockedError,
     RestoreError,
     SnapshotNotFoundError,
-    UnsafePathError,
 )
 from .events import (
     CorruptDataFound,
@@ -59,6 +58,5 @@ __all__ = [
     "SnapshotWritten",
     "SnapshotsForgotten",
     "StaleLockRemoved",
-    "UnsafePathError",
     "VerifyReport",
 ]

@@ -9,7 +9,6 @@ The exceptions raised by backup repositories.
         ├── RepositoryLockedError           another process holds a conflicting lock
         ├── SnapshotNotFoundError (LookupError)
         ├── CorruptDataError                stored data fails its digest check
-        ├── UnsafePathError                 an entry would land outside the target
         └── RestoreError                    some entries could not be restored
 """
 
@@ -26,7 +25,6 @@ __all__ = [
     "RepositoryLockedError",
     "RestoreError",
     "SnapshotNotFoundError",
-    "UnsafePathError",
 ]
 
 
@@ -72,18 +70,6 @@ class CorruptDataError(BackupError):
         super().__init__(message)
         self.kind = kind
         self.name = name
-
-
-class UnsafePathError(BackupError):
-    """
-    An entry's path or link target would reach outside the restore target.
-
-    `paths` names every refused entry.
-    """
-
-    def __init__(self, message: str, *, paths: Iterable[str]) -> None:
-        super().__init__(message)
-        self.paths = tuple(paths)
 
 
 class RestoreError(BackupError):
