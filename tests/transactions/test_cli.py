@@ -142,6 +142,10 @@ def test_errors_are_reported_with_exit_status_1(tmp_path: Path) -> None:
     assert str(broken) in unreadable.stderr
     assert missing.returncode == 1
     assert "no saga 'nope'" in missing.stderr
+    nowhere = cli("list", "--journal", str(tmp_path / "typo.db"))
+    assert nowhere.returncode == 1
+    assert "no journal at" in nowhere.stderr
+    assert not (tmp_path / "typo.db").exists()
     # Retried, then recovery has no definition for type "pay": reported.
     assert wrong_state.returncode == 1
     assert "no registered definition" in wrong_state.stdout

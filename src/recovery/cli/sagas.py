@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from ..errors import RecoveryError
 from ..transactions import (
     Journal,
+    JournalError,
     RecoveryReport,
     Saga,
     SagaStatus,
@@ -211,6 +212,10 @@ class _journal:  # noqa: N801 - used as a context manager, reads like a function
         self._journal: Journal | None = None
 
     def __enter__(self) -> Journal:
+        # A mistyped path must not quietly create an empty journal.
+        is_url = self._target.startswith(("postgresql://", "postgres://"))
+        if not is_url and not os.path.exists(self._target):
+            raise JournalError(f"no journal at {self._target}")
         self._journal = open_journal(self._target)
         return self._journal
 
