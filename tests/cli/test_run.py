@@ -23,6 +23,7 @@ from recovery.cli.run import (
     ATTEMPT_ENV,
     RETRY_AFTER_ENV,
     CommandFailedError,
+    _Command,
     _describe_exit,
     _Interrupted,
     _read_hint,
@@ -332,6 +333,39 @@ class TestRetrying:
 
         assert len(caplog.records) == 2
         assert {run_module.__name__} == {r.name for r in caplog.records}
+
+
+class TestTimeLimit:
+    """
+    How long one attempt may run, from --timeout and what --deadline leaves.
+    """
+
+    @staticmethod
+    def command(timeout: float | None, deadline: float | None) -> _Command:
+        return _Command(
+            ["true"], None, timeout, deadline, 5.0, _Stopper(), "/tmp", started=100.0
+        )
+
+    @pytest.mark.parametrize(
+        ("timeout", "deadline", "now", "limit"),
+        [
+            (None, None, 150.0, (None, False)),
+            (2.0, None, 150.0, (2.0, False)),
+            (None, 10.0, 104.0, (6.0, True)),
+            (2.0, 10.0, 104.0, (2.0, False)),
+            (8.0, 10.0, 104.0, (6.0, True)),
+            (6.0, 10.0, 104.0, (6.0, False)),
+            (None, 10.0, 111.0, (0.0, True)),
+        ],
+    )
+    def test_limit(
+        self,
+        timeout: float | None,
+        deadline: float | None,
+        now: float,
+        limit: tuple[float | None, bool],
+    ) -> None:
+        assert self.command(timeout, deadline)._time_limit(now) == limit
 
 
 class TestServerHint:

@@ -194,6 +194,19 @@ def test_timeout_ends_an_attempt_with_124() -> None:
     assert result.stderr.count("timed out after 0.1 s, exit status 124") == 2
 
 
+def test_deadline_ends_a_running_attempt() -> None:
+    result = recovery_run(
+        "--attempts", "5", "--deadline", "0.3", "--kill-after", "0.1",
+        "--", "sh", "-c", "exec sleep 30",
+    )  # fmt: skip
+
+    assert result.returncode == 124
+    assert (
+        "attempt 1 of 5 failed (stopped at the deadline, exit status 124); "
+        "giving up: deadline of 0.3 s would be exceeded"
+    ) in result.stderr
+
+
 # A child that says when it is ready, and reports the signal it gets.
 _WAITING_CHILD = """
 import os, signal, sys, time

@@ -71,7 +71,7 @@ _HINT_FILE_LIMIT = 4096
 
 _EPILOG = f"""\
 exit status:
-  the last attempt's exit status; 124 if --timeout ended it; 128+N if
+  the last attempt's exit status; 124 if --timeout or --deadline ended it; 128+N if
   signal N killed it; 130 or 143 if recovery itself got SIGINT or SIGTERM
   (passed on to the command, and no further attempt starts); 75 if the
   --breaker circuit is open; 126 or 127 if the command cannot be started;
@@ -232,8 +232,10 @@ def _add_retry_options(parser: argparse.ArgumentParser) -> None:
         "--deadline",
         type=_number(0, strict=True),
         metavar="S",
-        help="start no attempt, and begin no wait that would end, more than S "
-        "seconds after the first attempt started (default: no deadline)",
+        help="end the whole run S seconds after the first attempt started: "
+        "no attempt starts and no wait begins that would end later, and an "
+        "attempt still running then is ended as --timeout does, with exit "
+        "status 124 (default: no deadline)",
     )
     group.add_argument(
         "--retry-on-exit",
@@ -462,15 +464,19 @@ class _Command:
     argv: Sequence[str]
     retry_on: frozenset[int] | None
     timeout: float | None
+    deadline: float | None
     kill_after: float
     stopper: _Stopper
     hint_dir: str
     attempts: int = 0
     last: _Outcome | None = None
+    started: float | None = None
 
     def __call__(self) -> int:
         self.stopper.check()
         self.attempts += 1
+        if self.started is None:
+            self.started = time.monotonic()
         outcome = self._run_once()
         self.last = outcome
         self.stopper.check()
@@ -514,9 +520,10 @@ class _Command:
                 child = subprocess.Popen(self.argv, env=env)
             except OSError as exc:
                 return _not_started(self.argv[0], exc)
+            limit, by_deadline = self._time_limit(time.monotonic())
             try:
                 self.stopper.watch(child)
-                returncode, timed_out = self._wait(child)
+                returncode, timed_out = self._wait(child, limit)
             finally:
                 self.stopper.watch(None)
             hint = _read_hint(hint_path)
@@ -525,13 +532,33 @@ class _Command:
                 os.unlink(hint_path)
 
         if timed_out:
-            description = f"timed out after {self.timeout:g} s, exit status 124"
+            reason = (
+                "stopped at the deadline"
+                if by_deadline
+                else f"timed out after {self.timeout:g} s"
+            )
+            description = f"{reason}, exit status 124"
             return _Outcome(_TIMED_OUT, description, hint)
         return _Outcome(exit_status(returncode), _describe_exit(returncode), hint)
 
-    def _wait(self, child: subprocess.Popen[bytes]) -> tuple[int, bool]:
+    def _time_limit(self, now: float) -> tuple[float | None, bool]:
+        """
+        Return how long an attempt starting at *now* may run, and whether
+        the deadline rather than --timeout sets that limit.
+        """
+        if self.deadline is None or self.started is None:
+            return self.timeout, False
+
+        left = max(0.0, self.started + self.deadline - now)
+        if self.timeout is not None and self.timeout <= left:
+            return self.timeout, False
+        return left, True
+
+    def _wait(
+        self, child: subprocess.Popen[bytes], limit: float | None
+    ) -> tuple[int, bool]:
         try:
-            return child.wait(timeout=self.timeout), False
+            return child.wait(timeout=limit), False
         except subprocess.TimeoutExpired:
             pass
 
@@ -601,6 +628,7 @@ def _handle(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             command,
             args.retry_on_exit,
             args.timeout,
+            args.deadline,
             args.kill_after,
             stopper,
             hint_dir,
