@@ -349,3 +349,11 @@ def test_bad_settings() -> None:
         Bulkhead(1, max_queued=-1)
     with pytest.raises(ConfigurationError, match="queue_timeout"):
         Bulkhead(1, queue_timeout=-1)
+
+
+def test_release_without_a_slot_is_an_error() -> None:
+    bulkhead = Bulkhead(1, name="db")
+
+    with pytest.raises(RuntimeError, match="without a slot"):
+        bulkhead.release()
+    assert bulkhead.active == 0

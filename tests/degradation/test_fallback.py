@@ -320,6 +320,7 @@ class TestExhausted:
         assert list(group.exceptions) == errors
         assert all(e.__traceback__ is not None for e in group.exceptions)
         assert str(group) == "orders: every tier failed (3 sub-exceptions)"
+        assert group.__suppress_context__
         assert "primary" in "".join(traceback.format_exception(group))
 
     def test_is_a_recovery_error_and_an_exception_group(self) -> None:

@@ -99,6 +99,17 @@ class TestComposition:
 
         assert [pipeline.call(f, 3) for f in (abs, str, abs, str)] == [3, "3", 3, "3"]
 
+    async def test_async_calls_with_different_functions_keep_apart(self) -> None:
+        pipeline = Pipeline(*tracers([], "a"))
+
+        async def one() -> int:
+            return 1
+
+        async def two() -> int:
+            return 2
+
+        assert [await pipeline.acall(f) for f in (one, two, one)] == [1, 2, 1]
+
     def test_decorators(self) -> None:
         log: list[str] = []
         pipeline = Pipeline(*tracers(log, "a"), name="deco")

@@ -154,7 +154,13 @@ class Bulkhead:
         """
         Call *fn* in a slot; wait in the queue or raise `BulkheadFullError`.
         """
-        self.acquire()
+        # The uncontended path is inlined: one lock round trip to enter.
+        with self._lock:
+            admitted = self._active < self.max_concurrent and not self._waiters
+            if admitted:
+                self._active += 1
+        if not admitted:
+            self.acquire()
         try:
             return fn(*args, **kwargs)
         finally:
@@ -166,7 +172,12 @@ class Bulkhead:
         """
         Await *fn* in a slot; wait in the queue or raise `BulkheadFullError`.
         """
-        await self.aacquire()
+        with self._lock:
+            admitted = self._active < self.max_concurrent and not self._waiters
+            if admitted:
+                self._active += 1
+        if not admitted:
+            await self.aacquire()
         try:
             return await fn(*args, **kwargs)
         finally:
@@ -247,6 +258,8 @@ class Bulkhead:
                 waiter.granted = True
                 waiter.wake()
                 return
+            if self._active == 0:
+                raise RuntimeError(f"bulkhead {self.name!r}: release() without a slot")
             self._active -= 1
 
     def __enter__(self) -> None:

@@ -365,7 +365,21 @@ class Fallback:
         """
         Call *fn*, falling back along the chain; return the first answer.
         """
-        value, info = self._run(fn, args, kwargs)
+        # The primary's success path is inlined here: it is the common case.
+        value: R
+        info: FallbackInfo
+        try:
+            result = fn(*args, **kwargs)
+        except self._catch as exc:
+            if self._predicate is not None and not self._predicate(exc):
+                raise
+            value, info = self._recover(exc, args, kwargs)
+        else:
+            if self._on_result is None and self._last_good is None:
+                _info.set(self._primary_info)
+                return result
+            value, info = self._primary_answered(result, args, kwargs)
+
         _info.set(info)
         return value
 
@@ -375,7 +389,23 @@ class Fallback:
         """
         Await *fn*, falling back along the chain; return the first answer.
         """
-        value, info = await self._arun(fn, args, kwargs)
+        value: R
+        info: FallbackInfo
+        try:
+            result = await fn(*args, **kwargs)
+        except self._catch as exc:
+            if self._predicate is not None and not self._predicate(exc):
+                raise
+            value, info = await self._arecover(exc, args, kwargs)
+        else:
+            if self._on_result is None and self._last_good is None:
+                _info.set(self._primary_info)
+                return result
+            if self._on_result is not None and self._on_result(result):
+                value, info = await self._arecover(self._rejected(result), args, kwargs)
+            else:
+                value, info = self._primary_answered(result, args, kwargs)
+
         _info.set(info)
         return value
 
@@ -425,6 +455,14 @@ class Fallback:
                 raise
             return self._recover(exc, args, kwargs)
 
+        return self._primary_answered(result, args, kwargs)
+
+    def _primary_answered(
+        self, result: R, args: tuple[object, ...], kwargs: dict[str, object]
+    ) -> tuple[R, FallbackInfo]:
+        """
+        Check the primary's result, remember it if good; recover if not.
+        """
         if self._on_result is not None and self._on_result(result):
             return self._recover(self._rejected(result), args, kwargs)
         if self._last_good is not None:
@@ -447,10 +485,7 @@ class Fallback:
 
         if self._on_result is not None and self._on_result(result):
             return await self._arecover(self._rejected(result), args, kwargs)
-        if self._last_good is not None:
-            key = self._last_good.key_of(args, kwargs)
-            self._last_good.store(key, result, self._clock.now())
-        return result, self._primary_info
+        return self._primary_answered(result, args, kwargs)
 
     def _recover(
         self, failure: Exception, args: tuple[object, ...], kwargs: dict[str, object]
@@ -474,7 +509,8 @@ class Fallback:
             return served
         factory = self._default_factory
         if factory is None:
-            raise self._exhausted(errors)
+            # Every failure is inside the group; chaining would repeat one.
+            raise self._exhausted(errors) from None
 
         try:
             value = factory(errors[-1])
@@ -508,7 +544,8 @@ class Fallback:
             return served
         factory = self._default_factory
         if factory is None:
-            raise self._exhausted(errors)
+            # Every failure is inside the group; chaining would repeat one.
+            raise self._exhausted(errors) from None
 
         try:
             value = factory(errors[-1])

@@ -85,7 +85,7 @@ class Pipeline:
         check_order: warn (`RecoveryWarning`) about suspicious orders.
     """
 
-    __slots__ = ("_acalls", "_calls", "_last", "name", "strategies")
+    __slots__ = ("_acalls", "_alast", "_calls", "_last", "name", "strategies")
 
     def __init__(
         self, *strategies: Strategy, name: str = "pipeline", check_order: bool = True
@@ -105,6 +105,7 @@ class Pipeline:
         # The chain most recently composed by `call`: one entry is enough
         # for the usual case of one function called over and over.
         self._last: tuple[object, object] = (None, None)
+        self._alast: tuple[object, object] = (None, None)
         if check_order:
             for message in order_problems(strategies):
                 warnings.warn(message, RecoveryWarning, stacklevel=2)
@@ -130,10 +131,14 @@ class Pipeline:
         """
         Await *fn* through every stage, outermost first.
         """
-        chain = self._acompose(fn)
+        last_fn, achain = self._alast
+        if last_fn is not fn:
+            achain = self._acompose(fn)
+            self._alast = (fn, achain)
+
         token = _pipeline.set(self.name)
         try:
-            return await chain(*args, **kwargs)
+            return await achain(*args, **kwargs)  # type: ignore[operator, no-any-return]
         finally:
             _pipeline.reset(token)
 
