@@ -524,6 +524,11 @@ class _Command:
             try:
                 self.stopper.watch(child)
                 returncode, timed_out = self._wait(child, limit)
+            except BaseException:
+                # Whatever went wrong here, leave no command running behind.
+                child.kill()
+                child.wait()
+                raise
             finally:
                 self.stopper.watch(None)
             hint = _read_hint(hint_path)
