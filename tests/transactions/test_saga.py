@@ -596,3 +596,52 @@ def test_definition_hash_covers_names_order_and_flags() -> None:
         Saga("s", [Step("a", print), Step("b", print)], version="2").definition_hash
         != base
     )
+
+
+def test_except_star_keeps_the_saga_attributes() -> None:
+    saga = Saga(
+        "s",
+        [Step("a", lambda ctx: 1), Step("b", Recorder().action("b", fail=-1))],
+    )
+    groups: list[BaseExceptionGroup[BoomError]] = []
+
+    try:
+        saga.run(saga_id="kept")
+    except* BoomError as group:
+        groups.append(group)
+
+    assert isinstance(groups[0], SagaFailedError)
+    assert groups[0].saga_id == "kept"
+    assert groups[0].failed_step == "b"
+
+
+def test_a_custom_codec_encodes_results_and_input() -> None:
+    import pickle
+
+    class PickleCodec:
+        def encode(self, value: object) -> str:
+            return pickle.dumps(value).hex()
+
+        def decode(self, text: str) -> object:
+            return pickle.loads(bytes.fromhex(text))
+
+    seen: list[object] = []
+
+    def undo(ctx: SagaContext, result: object) -> None:
+        seen.append((ctx.input, result))
+
+    saga = Saga(
+        "s",
+        [
+            Step("a", lambda ctx: (1, {2}), undo),
+            Step("b", Recorder().action("b", fail=-1)),
+        ],
+        codec=PickleCodec(),
+        compensation_retry=None,
+    )
+
+    with pytest.raises(SagaFailedError):
+        saga.run(("in", 1), saga_id="p")
+
+    assert seen == [(("in", 1), (1, {2}))]
+    assert saga.journal.load("p").records[0].payload == pickle.dumps(("in", 1)).hex()

@@ -203,7 +203,8 @@ class Saga:
             raise SagaDefinitionError(
                 f"saga {self.name!r} has async steps; run it with `await saga.arun()`"
             )
-        step_pass = self._start(self.journal, input, saga_id)
+        step_pass = self._start(input, saga_id)
+        step_pass.create()
         _guarded(step_pass, step_pass.drive)
         return step_pass.outcome(raise_failure=True)
 
@@ -217,26 +218,18 @@ class Saga:
         Run the saga to the end in the event loop; sync steps are called
         directly, async ones awaited. Raises as `run` does.
         """
-        step_pass = self._start(self.journal, input, saga_id, journal_io=True)
+        step_pass = self._start(input, saga_id)
         await step_pass.aio(step_pass.create)
         await _aguarded(step_pass, step_pass.adrive)
         return step_pass.outcome(raise_failure=True)
 
-    def _start(
-        self,
-        journal: Journal,
-        input: object,
-        saga_id: str | None,
-        *,
-        journal_io: bool = False,
-    ) -> _Pass:
+    def _start(self, input: object, saga_id: str | None) -> _Pass:
+        # Plans the first record; the caller stores it (sync or async).
         saga_id = uuid.uuid4().hex if saga_id is None else saga_id
         payload = _encode(self.codec, input, f"saga {self.name!r}: the input")
-        step_pass = _Pass(self, journal, saga_id, new_worker_id(), fence=1)
+        step_pass = _Pass(self, self.journal, saga_id, new_worker_id(), fence=1)
         step_pass.first = step_pass.record(RecordKind.SAGA_STARTED, payload=payload)
         step_pass.state.apply(step_pass.first)
-        if not journal_io:
-            step_pass.create()
         return step_pass
 
     # -- resuming (used by recovery) -----------------------------------------
