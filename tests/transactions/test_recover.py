@@ -27,6 +27,7 @@ from recovery.transactions import (
     SagaContext,
     SagaDefinitionChangedError,
     SagaDefinitionError,
+    SagaOwnershipLostError,
     SagaRecovered,
     SagaStateError,
     SagaStatus,
@@ -449,3 +450,33 @@ def test_recovered_retry_counts_attempts_across_processes(journal: Journal) -> N
 
     assert report.finished == {"s": SagaStatus.COMPLETED}
     assert attempts == [1, 2, 3, 4]
+
+
+def test_a_worker_fenced_off_mid_step_stops_without_compensating(
+    journal: Journal,
+) -> None:
+    effects: list[str] = []
+
+    def taken_over(ctx: SagaContext) -> str:
+        # Meanwhile an operator (or another worker) claims the saga.
+        abort_saga(journal, ctx.saga_id, force=True, note="taken over")
+        effects.append("b ran")
+        return "b"
+
+    saga = Saga(
+        "fenced",
+        [
+            Step("a", lambda ctx: "a", lambda ctx, r: effects.append("undo a")),
+            Step("b", taken_over),
+            Step("c", lambda ctx: effects.append("c ran")),
+        ],
+        journal=journal,
+    )
+
+    with pytest.raises(SagaOwnershipLostError):
+        saga.run(saga_id="f")
+
+    assert effects == ["b ran"]
+    history = journal.load("f")
+    assert history.header.status is SagaStatus.FAILED
+    assert history.records[-1].kind is RecordKind.OPERATOR_ACTION
