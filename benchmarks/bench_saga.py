@@ -150,8 +150,10 @@ def main() -> None:
         "in its own committed transaction (start, an intent and a result per "
         f"step, end): {writes_per_step:.1f} commits per step. The floor is "
         "therefore "
-        f"{writes_per_step:.1f} bare commits per step; the column `x bare` "
-        "below is the measured cost per step in bare commits (paired per round).",
+        f"{writes_per_step:.1f} bare commits per step. The first column is the "
+        "measured cost of a step in bare commits (a ratio of medians paired per "
+        "round, so drift of the shared machine cancels). The memory journal "
+        "shows the engine's own cost, with no I/O.",
         "",
         "| scenario | per step, in bare commits | floor "
         "| per step, µs | bare commit, µs |",
