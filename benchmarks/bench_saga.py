@@ -151,8 +151,8 @@ def main() -> None:
         f"step, end): {writes_per_step:.1f} commits per step. The floor is "
         "therefore "
         f"{writes_per_step:.1f} bare commits per step. The first column is the "
-        "measured cost of a step in bare commits (a ratio of medians paired per "
-        "round, so drift of the shared machine cancels). The memory journal "
+        "measured cost of a step in bare commits (the median of the ratios paired "
+        "round by round, so drift of the shared machine cancels). The memory journal "
         "shows the engine's own cost, with no I/O.",
         "",
         "| scenario | per step, in bare commits | floor "
