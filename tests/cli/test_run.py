@@ -488,12 +488,27 @@ class TestStopping:
 
     def test_no_attempt_starts_after_a_signal(self) -> None:
         with _Stopper() as stopper:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGTERM)
             # The handler runs at the next bytecode boundary, before this.
             with pytest.raises(_Interrupted) as info:
                 stopper.check()
 
-        assert info.value.signum == signal.SIGINT
+        assert info.value.signum == signal.SIGTERM
+
+    def test_ignored_signal_stays_ignored(self) -> None:
+        """
+        Under nohup or in a background job, SIGINT is ignored; keep it so.
+        """
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            with _Stopper():
+                inside = signal.getsignal(signal.SIGINT)
+            after = signal.getsignal(signal.SIGINT)
+        finally:
+            signal.signal(signal.SIGINT, before)
+
+        assert inside is signal.SIG_IGN
+        assert after is signal.SIG_IGN
 
     def test_interrupted_is_not_an_exception(self) -> None:
         """

@@ -239,6 +239,12 @@ def test_sigterm_reaches_the_child_and_stops_retrying() -> None:
     assert "stopped by SIGTERM; not retrying" in err
 
 
+def _default_sigint() -> None:
+    # A test runner started as a background job ignores SIGINT, and so
+    # would its children; the process under test must see it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_sigint_ends_the_wait_between_attempts_at_once() -> None:
     process = subprocess.Popen(
         [*RECOVERY, "run", "--attempts", "5", "--initial", "30", "--jitter", "none",
@@ -246,6 +252,8 @@ def test_sigint_ends_the_wait_between_attempts_at_once() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Safe here: the hook only resets one signal, in the forked child.
+        preexec_fn=_default_sigint,  # noqa: PLW1509
     )  # fmt: skip
     try:
         read_until(process.stderr, "retrying in 30.00 s")
