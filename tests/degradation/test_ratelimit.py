@@ -72,7 +72,7 @@ class TestGcraCore:
         assert not decision.allowed
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     emission=st.integers(1, 50_000),
     capacity=st.integers(1, 8),
@@ -100,7 +100,7 @@ def test_never_more_than_the_bound_over_any_window(
             assert units <= capacity + (end - start) // emission
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     emission=st.integers(1, 50_000),
     capacity=st.integers(1, 8),
