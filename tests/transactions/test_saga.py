@@ -645,3 +645,15 @@ def test_a_custom_codec_encodes_results_and_input() -> None:
 
     assert seen == [(("in", 1), (1, {2}))]
     assert saga.journal.load("p").records[0].payload == pickle.dumps(("in", 1)).hex()
+
+
+def test_later_steps_see_results_as_the_journal_reads_them_back() -> None:
+    seen: list[object] = []
+
+    def b(ctx: SagaContext) -> None:
+        seen.append(ctx.results["a"])
+
+    outcome = Saga("s", [Step("a", lambda ctx: (1, 2)), Step("b", b)]).run()
+
+    assert seen == [[1, 2]]
+    assert outcome.results["a"] == [1, 2]

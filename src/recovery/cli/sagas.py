@@ -17,6 +17,7 @@ journal, a changed definition, a state that forbids the action).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime
 import functools
 import importlib
@@ -32,8 +33,8 @@ from ..transactions import (
     Saga,
     SagaStatus,
     abort_saga,
+    arecover_sagas,
     open_journal,
-    recover_sagas,
     retry_saga,
 )
 
@@ -175,7 +176,8 @@ def _show(args: argparse.Namespace) -> int:
 def _recover(args: argparse.Namespace) -> int:
     definitions = _definitions(args.definitions)
     with _journal(args) as journal:
-        report = recover_sagas(journal, definitions, lease=args.lease)
+        # The async twin runs sync and async steps alike.
+        report = asyncio.run(arecover_sagas(journal, definitions, lease=args.lease))
     return _report(report)
 
 
@@ -187,7 +189,7 @@ def _retry(args: argparse.Namespace) -> int:
         _out(f"saga {args.saga_id} is {status.value} again")
         if definitions is None:
             return 0
-        report = recover_sagas(journal, definitions)
+        report = asyncio.run(arecover_sagas(journal, definitions))
     return _report(report)
 
 
