@@ -510,6 +510,16 @@ class TestStopping:
         assert inside is signal.SIG_IGN
         assert after is signal.SIG_IGN
 
+    def test_runs_from_another_thread_without_handlers(self) -> None:
+        statuses: list[int] = []
+        worker = threading.Thread(
+            target=lambda: statuses.append(main(["run", *NO_WAIT, "--", "true"]))
+        )
+        worker.start()
+        worker.join()
+
+        assert statuses == [0]
+
     def test_interrupted_is_not_an_exception(self) -> None:
         """
         Retry and breakers handle Exception only, so they never count it.

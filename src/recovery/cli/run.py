@@ -387,6 +387,10 @@ class _Stopper:
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> _Stopper:
+        if threading.current_thread() is not threading.main_thread():
+            # Only the main thread may install handlers; run called from
+            # another thread leaves signals to whoever owns the process.
+            return self
         for signum in _FORWARDED_SIGNALS:
             # A signal the caller chose to ignore (nohup, a background job)
             # stays ignored, for us as for the command.
