@@ -447,6 +447,12 @@ class BreakerMachine:
         """
         Count a call's outcome and apply any transition it causes.
         """
+        if permit is None and outcome is Outcome.SUCCESS:
+            transition = self.record_success(now, generation, duration)
+            return StateView(
+                self.state, self.generation, self.retry_after(now), transition
+            )
+
         slow = self._count(outcome, duration)
         if permit is not None:
             transition = self._record_trial(now, generation, permit, outcome, slow)
@@ -457,6 +463,38 @@ class BreakerMachine:
             transition = None
 
         return StateView(self.state, self.generation, self.retry_after(now), transition)
+
+    def record_success(
+        self, now: float, generation: int, duration: float
+    ) -> Transition | None:
+        """
+        Count a success of a call admitted without a permit, and apply it.
+
+        The same as `record` with `Outcome.SUCCESS` and no permit, minus the
+        `StateView`: the in-memory breaker's hot path.
+        """
+        slow_call = self.config.slow_call
+        slow = slow_call is not None and duration >= slow_call
+        self.successful += 1
+        if slow:
+            self.slow += 1
+        if generation != self.generation or self.state is not BreakerState.CLOSED:
+            return None
+
+        self.consecutive = 0
+        tally = self.tally
+        if tally is None:
+            return None
+        tally.add(SLOW if slow else 0, now)
+        # A fast success can only complete a failure-rate trip, and only
+        # when the window holds failures (every rate threshold is > 0).
+        if slow or tally.failures:
+            reason = self._trip_reason(now)
+            if reason is not None:
+                return self._trip(now, reason)
+        if self.config.adaptive is not None:
+            self._sample(now, False)
+        return None
 
     def force(self, now: float, state: BreakerState) -> StateView:
         """

@@ -155,9 +155,21 @@ class CountTally:
 class TimeTally:
     """
     The running totals of a `TimeWindow`: counters per time bucket.
+
+    Running totals over the kept buckets make `add` and `totals` O(1) while
+    no bucket has aged out; only when one has is the (small) set of buckets
+    walked again.
     """
 
-    __slots__ = ("_buckets", "_count", "_width_ms")
+    __slots__ = (
+        "_buckets",
+        "_count",
+        "_oldest",
+        "_width_ms",
+        "calls",
+        "failures",
+        "slow",
+    )
 
     def __init__(self, seconds: float, buckets: int) -> None:
         # Bucket boundaries are computed in whole milliseconds, the unit the
@@ -166,6 +178,10 @@ class TimeTally:
         self._count = buckets
         # bucket index -> [calls, failures, slow]
         self._buckets: dict[int, list[int]] = {}
+        # Totals over the kept buckets: exact for "now" right after `add`.
+        self.calls = self.failures = self.slow = 0
+        # The smallest bucket index kept (a huge number while empty).
+        self._oldest = 1 << 62
 
     def index(self, now: float) -> int:
         """
@@ -174,9 +190,16 @@ class TimeTally:
         return round(now * 1000) // self._width_ms
 
     def _expire(self, current: int) -> None:
-        oldest = current - self._count + 1
-        for index in [i for i in self._buckets if i < oldest]:
-            del self._buckets[index]
+        first_kept = current - self._count + 1
+        if first_kept <= self._oldest:
+            return
+
+        for index in [i for i in self._buckets if i < first_kept]:
+            c, f, s = self._buckets.pop(index)
+            self.calls -= c
+            self.failures -= f
+            self.slow -= s
+        self._oldest = min(self._buckets, default=1 << 62)
 
     def add(self, code: int, now: float) -> None:
         """
@@ -188,22 +211,29 @@ class TimeTally:
         bucket = self._buckets.get(current)
         if bucket is None:
             bucket = self._buckets[current] = [0, 0, 0]
+            self._oldest = min(self._oldest, current)
+        failed, slow = code & FAILED, (code & SLOW) >> 1
         bucket[0] += 1
-        bucket[1] += code & FAILED
-        bucket[2] += (code & SLOW) >> 1
+        bucket[1] += failed
+        bucket[2] += slow
+        self.calls += 1
+        self.failures += failed
+        self.slow += slow
 
     def totals(self, now: float) -> tuple[int, int, int]:
         """
         Return (calls, failures, slow calls) in the window at time *now*.
         """
-        oldest = self.index(now) - self._count + 1
+        first_kept = self.index(now) - self._count + 1
+        if first_kept <= self._oldest:
+            return self.calls, self.failures, self.slow
+
         calls = failures = slow = 0
         for index, (c, f, s) in self._buckets.items():
-            if index >= oldest:
+            if index >= first_kept:
                 calls += c
                 failures += f
                 slow += s
-
         return calls, failures, slow
 
     def to_data(self) -> dict[str, list[int]]:
@@ -222,6 +252,10 @@ class TimeTally:
         tally = cls(seconds, buckets)
         for index, (c, f, s) in data.items():
             tally._buckets[int(index)] = [int(c), int(f), int(s)]
+            tally.calls += int(c)
+            tally.failures += int(f)
+            tally.slow += int(s)
+        tally._oldest = min(tally._buckets, default=1 << 62)
         return tally
 
 
