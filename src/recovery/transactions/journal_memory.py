@@ -1,9 +1,9 @@
 """
 A saga journal in this process's memory: nothing to set up, nothing survives.
 
-It keeps the full journal contract (fencing, claims, corruption checks on
-read), so a saga behaves the same here as on disk; only a crash of the
-process loses it. Safe to share between threads.
+It keeps the full journal contract (fencing, claims, leases), so a saga
+behaves the same here as on disk; only a crash of the process loses it.
+Safe to share between threads.
 """
 
 from __future__ import annotations
@@ -21,6 +21,36 @@ from .records import JournalRecord, SagaHeader, SagaStatus
 __all__ = ["MemoryJournal"]
 
 
+@dataclasses.dataclass(slots=True)
+class _Saga:
+    # The mutable twin of SagaHeader, so that an append updates fields in
+    # place instead of rebuilding a frozen header.
+    saga_id: str
+    saga_type: str
+    definition_hash: str
+    status: SagaStatus
+    owner: str | None
+    fence: int
+    lease_until: float
+    created_at: float
+    updated_at: float
+    records: list[JournalRecord]
+
+    def header(self) -> SagaHeader:
+        return SagaHeader(
+            saga_id=self.saga_id,
+            saga_type=self.saga_type,
+            definition_hash=self.definition_hash,
+            status=self.status,
+            owner=self.owner,
+            fence=self.fence,
+            lease_until=self.lease_until,
+            last_seq=len(self.records),
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        )
+
+
 class MemoryJournal:
     """
     A journal held in a dict, with one lock around each transition.
@@ -31,8 +61,7 @@ class MemoryJournal:
     def __init__(self, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._headers: dict[str, SagaHeader] = {}
-        self._records: dict[str, list[JournalRecord]] = {}
+        self._sagas: dict[str, _Saga] = {}
 
     @property
     def where(self) -> str:
@@ -49,7 +78,7 @@ class MemoryJournal:
         return False
 
     def __repr__(self) -> str:
-        return f"MemoryJournal(sagas={len(self._headers)})"
+        return f"MemoryJournal(sagas={len(self._sagas)})"
 
     def create(
         self,
@@ -64,9 +93,9 @@ class MemoryJournal:
         """
         now = self._clock.time()
         with self._lock:
-            if record.saga_id in self._headers:
+            if record.saga_id in self._sagas:
                 raise SagaExistsError(f"saga {record.saga_id!r} already exists")
-            self._headers[record.saga_id] = SagaHeader(
+            self._sagas[record.saga_id] = _Saga(
                 saga_id=record.saga_id,
                 saga_type=saga_type,
                 definition_hash=definition_hash,
@@ -74,11 +103,10 @@ class MemoryJournal:
                 owner=record.owner,
                 fence=record.fence,
                 lease_until=now + lease,
-                last_seq=record.seq,
                 created_at=now,
                 updated_at=now,
+                records=[record],
             )
-            self._records[record.saga_id] = [record]
 
     def append(
         self,
@@ -94,24 +122,20 @@ class MemoryJournal:
         """
         now = self._clock.time()
         with self._lock:
-            header = self._owned_locked(saga_id, fence)
-            self._records[saga_id].extend(records)
-            self._headers[saga_id] = _replace(
-                header,
-                status=status,
-                lease_until=now + lease if lease > 0 else 0.0,
-                last_seq=header.last_seq + len(records),
-                updated_at=now,
-            )
+            saga = self._owned_locked(saga_id, fence)
+            saga.records.extend(records)
+            saga.status = status
+            saga.lease_until = now + lease if lease > 0 else 0.0
+            saga.updated_at = now
 
     def release(self, saga_id: str, fence: int) -> None:
         """
         Drop the lease if *fence* still holds it.
         """
         with self._lock:
-            header = self._headers.get(saga_id)
-            if header is not None and header.fence == fence:
-                self._headers[saga_id] = _replace(header, lease_until=0.0)
+            saga = self._sagas.get(saga_id)
+            if saga is not None and saga.fence == fence:
+                saga.lease_until = 0.0
 
     def renew(self, saga_id: str, fence: int, lease: float) -> bool:
         """
@@ -119,10 +143,10 @@ class MemoryJournal:
         """
         now = self._clock.time()
         with self._lock:
-            header = self._headers.get(saga_id)
-            if header is None or header.fence != fence or header.lease_until <= 0:
+            saga = self._sagas.get(saga_id)
+            if saga is None or saga.fence != fence or saga.lease_until <= 0:
                 return False
-            self._headers[saga_id] = _replace(header, lease_until=now + lease)
+            saga.lease_until = now + lease
             return True
 
     def load(self, saga_id: str) -> SagaHistory:
@@ -130,10 +154,10 @@ class MemoryJournal:
         Return the saga's header and records.
         """
         with self._lock:
-            header = self._headers.get(saga_id)
-            if header is None:
+            saga = self._sagas.get(saga_id)
+            if saga is None:
                 raise SagaNotFoundError(f"no saga {saga_id!r} in the memory journal")
-            return SagaHistory(header, tuple(self._records[saga_id]))
+            return SagaHistory(saga.header(), tuple(saga.records))
 
     def sagas(
         self, statuses: Collection[SagaStatus] | None = None, *, limit: int = 1000
@@ -143,9 +167,9 @@ class MemoryJournal:
         """
         with self._lock:
             headers = [
-                h
-                for h in self._headers.values()
-                if statuses is None or h.status in statuses
+                saga.header()
+                for saga in self._sagas.values()
+                if statuses is None or saga.status in statuses
             ]
         headers.sort(key=lambda h: (h.updated_at, h.saga_id), reverse=True)
         return headers[:limit]
@@ -164,17 +188,14 @@ class MemoryJournal:
         now = self._clock.time()
         claims: list[Claim] = []
         with self._lock:
-            for header in sorted(self._headers.values(), key=lambda h: h.updated_at):
+            for saga in sorted(self._sagas.values(), key=lambda s: s.updated_at):
                 if len(claims) >= limit:
                     break
-                if header.status not in IN_PROGRESS_STATUSES:
+                if saga.status not in IN_PROGRESS_STATUSES:
                     continue
-                expired = header.lease_until <= now
-                if not (
-                    expired or (header.owner is not None and is_dead(header.owner))
-                ):
-                    continue
-                claims.append(self._take_locked(header, owner, now + lease))
+                expired = saga.lease_until <= now
+                if expired or (saga.owner is not None and is_dead(saga.owner)):
+                    claims.append(self._take_locked(saga, owner, now + lease))
 
         return claims
 
@@ -191,35 +212,30 @@ class MemoryJournal:
         """
         now = self._clock.time()
         with self._lock:
-            header = self._headers.get(saga_id)
-            if header is None:
+            saga = self._sagas.get(saga_id)
+            if saga is None:
                 raise SagaNotFoundError(f"no saga {saga_id!r} in the memory journal")
-            check_seizable(saga_id, header.status, statuses)
-            return self._take_locked(header, owner, now + lease)
+            check_seizable(saga_id, saga.status, statuses)
+            return self._take_locked(saga, owner, now + lease)
 
     def close(self) -> None:
         """
         Nothing to release.
         """
 
-    def _owned_locked(self, saga_id: str, fence: int) -> SagaHeader:
-        header = self._headers.get(saga_id)
-        if header is None:
+    def _owned_locked(self, saga_id: str, fence: int) -> _Saga:
+        saga = self._sagas.get(saga_id)
+        if saga is None:
             raise SagaNotFoundError(f"no saga {saga_id!r} in the memory journal")
-        if header.fence != fence:
+        if saga.fence != fence:
             raise SagaOwnershipLostError(
-                f"saga {saga_id!r} was claimed by {header.owner!r} "
-                f"(fence {header.fence}, ours {fence})"
+                f"saga {saga_id!r} was claimed by {saga.owner!r} "
+                f"(fence {saga.fence}, ours {fence})"
             )
-        return header
+        return saga
 
-    def _take_locked(self, header: SagaHeader, owner: str, lease_until: float) -> Claim:
-        fence = header.fence + 1
-        self._headers[header.saga_id] = _replace(
-            header, owner=owner, fence=fence, lease_until=lease_until
-        )
-        return Claim(header.saga_id, header.saga_type, owner, fence)
-
-
-def _replace(header: SagaHeader, **changes: object) -> SagaHeader:
-    return dataclasses.replace(header, **changes)  # type: ignore[arg-type]
+    def _take_locked(self, saga: _Saga, owner: str, lease_until: float) -> Claim:
+        saga.owner = owner
+        saga.fence += 1
+        saga.lease_until = lease_until
+        return Claim(saga.saga_id, saga.saga_type, owner, saga.fence)
