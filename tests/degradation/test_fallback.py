@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recovery.errors import CallTimeoutError, CircuitOpenError, ConfigurationError
 from recovery.events import Event
@@ -430,3 +432,114 @@ class TestDecorator:
             raise ArithmeticError
 
         assert await compute(3) == 0
+
+
+# One scenario table through both shells: (primary, alternatives, has last
+# good, default) -> (tier, value, number of errors). "ok:x" answers x,
+# "boom" raises ConnectionError, "none" returns None (rejected by on_result).
+SCENARIOS = [
+    ("ok:p", [], False, None, (Tier.PRIMARY, "p", 0)),
+    ("boom", ["ok:a"], False, None, (Tier.ALTERNATIVE, "a", 1)),
+    ("boom", ["boom", "ok:b"], False, None, (Tier.ALTERNATIVE, "b", 2)),
+    ("none", ["ok:a"], False, None, (Tier.ALTERNATIVE, "a", 1)),
+    ("boom", ["boom"], True, "d", (Tier.LAST_GOOD, "stale", 2)),
+    ("boom", ["none"], False, "d", (Tier.DEFAULT, "d", 2)),
+    ("none", [], True, None, (Tier.LAST_GOOD, "stale", 1)),
+    ("boom", ["boom", "boom"], False, None, None),
+]
+
+
+def behaviour(spec: str) -> Callable[..., object]:
+    def sync(*args: object) -> object:
+        if spec == "boom":
+            raise ConnectionError(spec)
+        return None if spec == "none" else spec.removeprefix("ok:")
+
+    return sync
+
+
+def asynced(fn: Callable[..., object]) -> Callable[..., Awaitable[object]]:
+    async def run(*args: object) -> object:
+        await asyncio.sleep(0)
+        return fn(*args)
+
+    return run
+
+
+def build(
+    alternatives: list[str], has_last_good: bool, default: str | None
+) -> Fallback:
+    clock = FakeClock()
+    fallback = Fallback(
+        *(behaviour(spec) for spec in alternatives),
+        on_result=lambda value: value is None,
+        last_good=LastGood(60) if has_last_good else None,
+        default_factory=None if default is None else (lambda failure: default),
+        clock=clock,
+    )
+    if has_last_good:
+        fallback.call(lambda: "stale")
+    return fallback
+
+
+@pytest.mark.parametrize(
+    ("primary", "alternatives", "has_last_good", "default", "expected"), SCENARIOS
+)
+async def test_sync_and_async_shells_agree(
+    primary: str,
+    alternatives: list[str],
+    has_last_good: bool,
+    default: str | None,
+    expected: tuple[Tier, str, int] | None,
+) -> None:
+    outcomes: list[tuple[object, ...]] = []
+    for shell in ("sync", "async"):
+        fallback = build(alternatives, has_last_good, default)
+        try:
+            if shell == "sync":
+                result = fallback.call_result(behaviour(primary))
+            else:
+                result = await fallback.acall_result(asynced(behaviour(primary)))
+        except FallbackExhaustedError as exc:
+            outcomes.append(("exhausted", len(exc.exceptions)))
+        else:
+            outcomes.append((result.tier, result.value, len(result.errors)))
+
+    want = ("exhausted", 1 + len(alternatives)) if expected is None else expected
+    assert outcomes == [want, want]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["store", "lookup"]),
+            st.integers(0, 4),
+            st.integers(0, 30),
+        ),
+        max_size=60,
+    )
+)
+def test_last_good_matches_an_lru_model(ops: list[tuple[str, int, int]]) -> None:
+    """Expiry after max_age and LRU eviction over max_keys, against a model."""
+    cache = LastGood(50, max_keys=3)
+    model: dict[int, tuple[str, float]] = {}  # insertion order = recency
+    now = 0.0
+    for op, key, step in ops:
+        now += step
+        if op == "store":
+            model.pop(key, None)
+            model[key] = (f"v{now}", now)
+            if len(model) > 3:
+                del model[next(iter(model))]
+            cache.store(key, f"v{now}", now)
+            continue
+
+        entry = model.get(key)
+        expected = None
+        if entry is not None and now - entry[1] > 50:
+            del model[key]
+        elif entry is not None:
+            expected = (entry[0], now - entry[1])
+            model[key] = model.pop(key)
+        assert cache.lookup(key, now) == expected

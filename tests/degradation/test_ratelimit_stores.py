@@ -31,6 +31,7 @@ from recovery.policies.ratelimit_stores import (
     SqliteLimiterStore,
 )
 from recovery.testing import FakeClock
+from tests.conftest import PrivateRedis
 
 WORKER = Path(__file__).with_name("limiter_worker.py")
 
@@ -162,7 +163,9 @@ class TestRedis:
             client.close()
             store.close()
 
-    def test_store_failure_policies(self, private_redis, unique_name: str) -> None:  # type: ignore[no-untyped-def]
+    def test_store_failure_policies(
+        self, private_redis: PrivateRedis, unique_name: str
+    ) -> None:
         events: list[Event] = []
         store = RedisLimiterStore(private_redis.url, socket_timeout=0.2)
         allow = RateLimiter(
@@ -187,6 +190,27 @@ class TestRedis:
         assert kinds == [LimiterStoreFailed, LimiterStoreRecovered]
         assert isinstance(events[0], LimiterStoreFailed)
         assert events[0].policy == "allowed"
+
+    async def test_a_flushed_script_cache_is_refilled(
+        self, private_redis: PrivateRedis, unique_name: str
+    ) -> None:
+        import redis
+
+        store = RedisLimiterStore(private_redis.url)
+        limiter = RateLimiter(0.5, capacity=4, store=store, name=unique_name)
+        admin = redis.Redis.from_url(private_redis.url)
+        try:
+            assert limiter.try_acquire().allowed
+            admin.script_flush()
+            assert limiter.try_acquire().allowed
+            admin.script_flush()
+            assert (await limiter.atry_acquire()).allowed
+            assert (await limiter.atry_acquire()).allowed
+            assert not limiter.try_acquire().allowed
+        finally:
+            admin.close()
+            await store.aclose()
+            store.close()
 
     async def test_async_client_per_loop(
         self, redis_url: str, unique_name: str
