@@ -204,3 +204,11 @@ class TestBadSettings:
     def test_configuration_errors_are_value_errors(self) -> None:
         with pytest.raises(ValueError, match="must be >= 1"):
             exponential(multiplier=0.9)
+
+
+@pytest.mark.parametrize("jitter", JITTERED)
+def test_a_zero_base_delay_stays_zero(jitter: Jitter) -> None:
+    rng = random.Random(3)
+
+    assert exponential(0, 2, 30, jitter=jitter).delay(1, rng) == 0.0
+    assert linear(0, 0, 5, jitter=jitter).delay(4, rng) == 0.0

@@ -136,15 +136,14 @@ class Backoff:
             low = self.initial
             high = 3.0 * (previous if previous is not None else self.initial)
 
-        # Intersect with [minimum, cap]; when the interval lies wholly above
-        # the cap, spread over the cap's own proportional neighbourhood so
-        # capped delays still differ between callers.
-        low = max(low, self.minimum)
-        high = min(high, self.cap)
-        if low >= high:
-            low = max(self.minimum, self.cap * (1.0 - _CAP_SPREAD))
-            high = self.cap
+        # When the interval lies wholly at or above the cap, spread over the
+        # cap's own neighbourhood so capped delays still differ between
+        # callers; otherwise intersect it with [minimum, cap].
+        if low >= self.cap and self.cap > 0:
+            return max(self.minimum, self.cap * (1.0 - _CAP_SPREAD)), self.cap
 
+        low = max(low, self.minimum)
+        high = max(low, min(high, self.cap))
         return low, high
 
     def delays(self, rng: random.Random | None = None) -> Iterator[float]:
