@@ -8,7 +8,6 @@ empty string (``pipeline`` outside a pipeline).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk.metrics import MeterProvider
@@ -24,7 +23,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 )
 from prometheus_client import CollectorRegistry
 
-from recovery.telemetry import Instrumentation, otel, prometheus
+from recovery.telemetry import METRICS, Instrumentation, otel, prometheus
 from recovery.telemetry._catalog import metric
 
 
@@ -70,13 +69,28 @@ class Prom:
         """
         Return every series of *name*, by label values in catalog order.
         """
-        spec = metric(name)
-        found = {}
+        return self.all_series().get(name, {})
+
+    def all_series(self) -> dict[str, dict[tuple[str, ...], float]]:
+        """
+        Return the series of every metric, from one collection.
+
+        A histogram gives two entries, ``name:count`` and ``name:sum``.
+        """
+        specs = {}
+        for m in METRICS:
+            if m.instrument == "histogram":
+                specs[m.prometheus_name + "_count"] = (m, m.name + ":count")
+                specs[m.prometheus_name + "_sum"] = (m, m.name + ":sum")
+            else:
+                specs[m.prometheus_sample] = (m, m.name)
+        found: dict[str, dict[tuple[str, ...], float]] = {}
         for family in self.registry.collect():
             for sample in family.samples:
-                if sample.name == spec.prometheus_sample:
+                if sample.name in specs:
+                    spec, name = specs[sample.name]
                     key = tuple(sample.labels[a] for a in spec.attributes)
-                    found[key] = sample.value
+                    found.setdefault(name, {})[key] = sample.value
         return found
 
 
@@ -100,26 +114,44 @@ class Otel:
         self.link = otel.instrument(self.provider, span_events=span_events)
         return self
 
-    def _points(self, name: str) -> Iterator[NumberDataPoint | HistogramDataPoint]:
-        data = self.reader.get_metrics_data()
-        if data is None:
-            return
-        for resource in data.resource_metrics:
-            for scope in resource.scope_metrics:
-                for found in scope.metrics:
-                    if found.name == name:
-                        yield from found.data.data_points  # type: ignore[misc]
+    def _points(self, name: str) -> list[NumberDataPoint | HistogramDataPoint]:
+        return self._collect().get(name, [])
 
     def series(self, name: str) -> dict[tuple[str, ...], float]:
         """
         Return every series of counter or gauge *name*, by label values.
         """
-        spec = metric(name)
-        found = {}
-        for point in self._points(name):
-            assert isinstance(point, NumberDataPoint)
-            attributes = dict(point.attributes or {})
-            found[tuple(str(attributes[a]) for a in spec.attributes)] = point.value
+        return self.all_series().get(name, {})
+
+    def all_series(self) -> dict[str, dict[tuple[str, ...], float]]:
+        """
+        Return the series of every metric, from one collection.
+
+        A histogram gives two entries, ``name:count`` and ``name:sum``.
+        """
+        found: dict[str, dict[tuple[str, ...], float]] = {}
+        for name, points in self._collect().items():
+            spec = metric(name)
+            for point in points:
+                attributes = dict(point.attributes or {})
+                key = tuple(str(attributes[a]) for a in spec.attributes)
+                if isinstance(point, NumberDataPoint):
+                    found.setdefault(name, {})[key] = point.value
+                else:
+                    found.setdefault(name + ":count", {})[key] = point.count
+                    found.setdefault(name + ":sum", {})[key] = point.sum
+        return found
+
+    def _collect(self) -> dict[str, list[NumberDataPoint | HistogramDataPoint]]:
+        data = self.reader.get_metrics_data()
+        found: dict[str, list[NumberDataPoint | HistogramDataPoint]] = {}
+        if data is None:
+            return found
+        for resource in data.resource_metrics:
+            for scope in resource.scope_metrics:
+                for each in scope.metrics:
+                    points = each.data.data_points
+                    found.setdefault(each.name, []).extend(points)  # type: ignore[arg-type]
         return found
 
     def value(self, name: str, **labels: str) -> float | None:

@@ -262,7 +262,7 @@ class Unreadable:
 def test_threads_counting_at_once_lose_nothing(clock: FakeClock) -> None:
     prom, tel = Prom().start(), Otel().start()
     policy = Retry(attempts=2, backoff=constant(0), clock=clock, name="shared")
-    threads, calls = 8, 50
+    threads, calls = 4, 50
 
     def work() -> None:
         for _ in range(calls):
