@@ -60,7 +60,9 @@ _US = 1_000_000
 _CLOCK_JUMP_US = 60 * _US
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass costs a few hundred nanoseconds more to build,
+# and one is built on every check. Treat it as read-only all the same.
+@dataclasses.dataclass(slots=True)
 class RateLimitDecision:
     """
     The answer to one check; true when the request was admitted.
@@ -369,16 +371,19 @@ class RateLimiter:
         Decorate a sync or async function so that each call is rate limited.
         """
         if inspect.iscoroutinefunction(fn):
+            acall = self.acall
 
             @functools.wraps(fn)
             async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
-                return await self.acall(fn, *args, **kwargs)
+                return await acall(fn, *args, **kwargs)
 
             return async_wrapper  # type: ignore[return-value]
 
+        call = self.call
+
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            return self.call(fn, *args, **kwargs)
+            return call(fn, *args, **kwargs)
 
         return wrapper
 

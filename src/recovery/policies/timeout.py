@@ -202,16 +202,19 @@ class Timeout:
         Decorate a sync or async function with this time limit.
         """
         if inspect.iscoroutinefunction(fn):
+            acall = self.acall
 
             @functools.wraps(fn)
             async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
-                return await self.acall(fn, *args, **kwargs)
+                return await acall(fn, *args, **kwargs)
 
             return async_wrapper  # type: ignore[return-value]
 
+        call = self.call
+
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            return self.call(fn, *args, **kwargs)
+            return call(fn, *args, **kwargs)
 
         return wrapper
 
