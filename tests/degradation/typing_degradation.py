@@ -11,8 +11,12 @@ from __future__ import annotations
 from typing import assert_type
 
 from recovery.policies.bulkhead import Bulkhead
-from recovery.policies.fallback import Fallback, FallbackResult, fallback_info
-from recovery.policies.fallback import FallbackInfo as FallbackInfo
+from recovery.policies.fallback import (
+    Fallback,
+    FallbackInfo,
+    FallbackResult,
+    fallback_info,
+)
 from recovery.policies.hedging import Hedging
 from recovery.policies.pipeline import Pipeline
 from recovery.policies.ratelimit import RateLimitDecision, RateLimiter
