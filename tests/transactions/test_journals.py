@@ -169,6 +169,22 @@ def test_claim_takes_sagas_of_dead_owners_only_in_progress(journal: Journal) -> 
     assert [c.saga_id for c in claims] == ["a"]
 
 
+def test_claim_can_be_limited_to_saga_types(journal: Journal) -> None:
+    for saga_id, saga_type in [("a", "mine"), ("b", "theirs")]:
+        journal.create(
+            started(saga_id), saga_type=saga_type, definition_hash="h", lease=60
+        )
+        journal.release(saga_id, 1)
+
+    claims = journal.claim(
+        "w", lease=60, limit=10, is_dead=never_dead, saga_types=["mine"]
+    )
+    none = journal.claim("w", lease=60, limit=10, is_dead=never_dead, saga_types=[])
+
+    assert [c.saga_id for c in claims] == ["a"]
+    assert none == []
+
+
 def test_claim_respects_the_limit(journal: Journal) -> None:
     for saga_id in "abc":
         journal.create(started(saga_id), saga_type="t", definition_hash="h", lease=60)

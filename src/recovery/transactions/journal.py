@@ -149,13 +149,16 @@ class Journal(Protocol):
         lease: float,
         limit: int,
         is_dead: Callable[[str], bool],
+        saga_types: Collection[str] | None = None,
     ) -> list[Claim]:
         """
         Claim up to *limit* in-progress sagas that nobody owns any more.
 
         A saga is abandoned when its lease has expired or when `is_dead`
-        says its owner is gone. Each claim moves the fencing token on, so
-        two workers never hold the same saga.
+        says its owner is gone. With *saga_types*, only sagas of those types
+        are claimed (others belong to other applications' workers). Each
+        claim moves the fencing token on, so two workers never hold the same
+        saga.
         """
         ...
 

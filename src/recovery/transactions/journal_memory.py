@@ -181,6 +181,7 @@ class MemoryJournal:
         lease: float,
         limit: int,
         is_dead: Callable[[str], bool],
+        saga_types: Collection[str] | None = None,
     ) -> list[Claim]:
         """
         Claim in-progress sagas whose lease expired or whose owner is dead.
@@ -192,6 +193,8 @@ class MemoryJournal:
                 if len(claims) >= limit:
                     break
                 if saga.status not in IN_PROGRESS_STATUSES:
+                    continue
+                if saga_types is not None and saga.saga_type not in saga_types:
                     continue
                 expired = saga.lease_until <= now
                 if expired or (saga.owner is not None and is_dead(saga.owner)):

@@ -427,11 +427,13 @@ class PostgresJournal:
         lease: float,
         limit: int,
         is_dead: Callable[[str], bool],
+        saga_types: Collection[str] | None = None,
     ) -> list[Claim]:
         """
         Claim in-progress sagas whose lease expired or whose owner is dead.
         """
         in_progress = [s.value for s in IN_PROGRESS_STATUSES]
+        types = None if saga_types is None else list(saga_types)
         with self._transaction() as cur:
             live = self._exec(
                 cur,
@@ -444,8 +446,9 @@ class PostgresJournal:
                 cur,
                 "SELECT saga_id, saga_type, fence FROM {t}saga "
                 "WHERE status = ANY(%s) AND (lease_until <= {now} OR owner = ANY(%s)) "
+                "AND (%s::text[] IS NULL OR saga_type = ANY(%s::text[])) "
                 "ORDER BY updated_at LIMIT %s FOR UPDATE SKIP LOCKED",
-                (in_progress, dead, limit),
+                (in_progress, dead, types, types, limit),
             ).fetchall()
             claims = []
             for saga_id, saga_type, fence in rows:

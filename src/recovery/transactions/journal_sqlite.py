@@ -418,6 +418,7 @@ class SqliteJournal:
         lease: float,
         limit: int,
         is_dead: Callable[[str], bool],
+        saga_types: Collection[str] | None = None,
     ) -> list[Claim]:
         """
         Claim in-progress sagas whose lease expired or whose owner is dead.
@@ -435,15 +436,22 @@ class SqliteJournal:
             ).fetchall()
             dead = [o for (o,) in live_owners if is_dead(o)]
             marks = ", ".join("?" * len(dead)) or "NULL"
+            types = () if saga_types is None else tuple(saga_types)
+            type_filter = (
+                ""
+                if saga_types is None
+                else f"AND saga_type IN ({', '.join('?' * len(types)) or 'NULL'}) "
+            )
             rows = conn.execute(
                 self._q(
                     "SELECT saga_id, saga_type, fence FROM {p}saga {where} "
-                    "AND (lease_until <= ? OR owner IN ({marks})) "
+                    "AND (lease_until <= ? OR owner IN ({marks})) {types}"
                     "ORDER BY updated_at LIMIT ?",
                     where=where,
                     marks=marks,
+                    types=type_filter,
                 ),
-                (*params, now, *dead, limit),
+                (*params, now, *dead, *types, limit),
             ).fetchall()
             claims = []
             for saga_id, saga_type, fence in rows:

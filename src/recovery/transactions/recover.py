@@ -140,7 +140,11 @@ def recover_sagas(
     failed: list[Claim] = []
 
     while claims := journal.claim(
-        owner, lease=lease, limit=batch, is_dead=is_dead_locally
+        owner,
+        lease=lease,
+        limit=batch,
+        is_dead=is_dead_locally,
+        saga_types=list(registry),
     ):
         for claim in claims:
             try:
@@ -194,7 +198,13 @@ async def arecover_sagas(
     failed: list[Claim] = []
 
     while claims := await _aio(
-        journal, journal.claim, owner, lease=lease, limit=batch, is_dead=is_dead_locally
+        journal,
+        journal.claim,
+        owner,
+        lease=lease,
+        limit=batch,
+        is_dead=is_dead_locally,
+        saga_types=list(registry),
     ):
         for claim in claims:
             try:
