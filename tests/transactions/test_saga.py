@@ -657,3 +657,23 @@ def test_later_steps_see_results_as_the_journal_reads_them_back() -> None:
 
     assert seen == [[1, 2]]
     assert outcome.results["a"] == [1, 2]
+
+
+def test_saga_failed_error_survives_pickling() -> None:
+    import pickle
+
+    error = SagaFailedError(
+        "m",
+        [BoomError("x"), OSError("y")],
+        saga_id="s",
+        status=SagaStatus.STUCK,
+        failed_step="b",
+        compensated=["a"],
+        not_compensated=["c"],
+    )
+
+    copy = pickle.loads(pickle.dumps(error))
+
+    assert (copy.saga_id, copy.status, copy.failed_step) == ("s", SagaStatus.STUCK, "b")
+    assert (copy.compensated, copy.not_compensated) == (("a",), ("c",))
+    assert [str(e) for e in copy.exceptions] == ["x", "y"]

@@ -103,19 +103,34 @@ class SagaFailedError(RecoveryError, ExceptionGroup[Exception]):
         """
         return tuple(self.exceptions[1:])
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # The default reduction passes only (message, exceptions) back to
+        # __new__, which also needs the keyword attributes.
+        return (
+            _rebuild_saga_failed,
+            (self.message, list(self.exceptions), self._attributes()),
+        )
+
+    def _attributes(self) -> dict[str, object]:
+        return {
+            "saga_id": self.saga_id,
+            "status": self.status,
+            "failed_step": self.failed_step,
+            "compensated": self.compensated,
+            "not_compensated": self.not_compensated,
+        }
+
     def derive(self, excs: Sequence[Exception]) -> SagaFailedError:  # type: ignore[override]
         """
         Return a copy holding *excs* (used by ``except*`` to split the group).
         """
-        return SagaFailedError(
-            self.message,
-            excs,
-            saga_id=self.saga_id,
-            status=self.status,
-            failed_step=self.failed_step,
-            compensated=self.compensated,
-            not_compensated=self.not_compensated,
-        )
+        return SagaFailedError(self.message, excs, **self._attributes())
+
+
+def _rebuild_saga_failed(
+    message: str, exceptions: list[Exception], attributes: dict[str, object]
+) -> SagaFailedError:
+    return SagaFailedError(message, exceptions, **attributes)
 
 
 class SagaDefinitionError(RecoveryError, ValueError):
