@@ -23,9 +23,10 @@ Telling which tier answered:
 - **explicit**: `call_result`/`acall_result` return a `FallbackResult`
   with the value, the tier, the staleness and the failures;
 - **transparent**: `call`/`acall` return the bare value; afterwards
-  `fallback_info()` returns the same facts (a `FallbackInfo`) for the last
-  fallback call completed in the current context (thread or task), and a
-  degraded answer also emits a `FallbackUsed` event.
+  `fallback_info()` returns the same facts (a `FallbackInfo`) if the last
+  fallback call completed in the current context (thread or task) was
+  degraded, None if its primary answered; a degraded answer also emits a
+  `FallbackUsed` event.
 """
 
 from __future__ import annotations
@@ -151,13 +152,21 @@ _info: contextvars.ContextVar[FallbackInfo | None] = contextvars.ContextVar(
 
 def fallback_info() -> FallbackInfo | None:
     """
-    Return how the last fallback call in this context was answered.
+    Return how the last fallback call in this context was degraded, if it was.
 
-    None before any call, and after a call whose every tier failed. Each
+    None when that call was answered by its primary (the usual case, kept
+    cheap), before any call, and after a call whose every tier failed. Each
     thread and each asyncio task has its own context: a task sees the calls
     it awaited itself, not those of tasks it spawned.
     """
     return _info.get()
+
+
+def _remember(info: FallbackInfo) -> None:
+    if info.tier is not Tier.PRIMARY:
+        _info.set(info)
+    elif _info.get() is not None:
+        _info.set(None)
 
 
 class ResultRejectedError(RecoveryError):
@@ -376,11 +385,13 @@ class Fallback:
             value, info = self._recover(exc, args, kwargs)
         else:
             if self._on_result is None and self._last_good is None:
-                _info.set(self._primary_info)
+                # Reading is cheap, setting is not: clear only what is set.
+                if _info.get() is not None:
+                    _info.set(None)
                 return result
             value, info = self._primary_answered(result, args, kwargs)
 
-        _info.set(info)
+        _remember(info)
         return value
 
     async def acall(
@@ -399,14 +410,15 @@ class Fallback:
             value, info = await self._arecover(exc, args, kwargs)
         else:
             if self._on_result is None and self._last_good is None:
-                _info.set(self._primary_info)
+                if _info.get() is not None:
+                    _info.set(None)
                 return result
             if self._on_result is not None and self._on_result(result):
                 value, info = await self._arecover(self._rejected(result), args, kwargs)
             else:
                 value, info = self._primary_answered(result, args, kwargs)
 
-        _info.set(info)
+        _remember(info)
         return value
 
     def call_result(
