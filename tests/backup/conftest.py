@@ -20,8 +20,9 @@ def clock() -> FakeClock:
 @pytest.fixture
 def repo(tmp_path: Path, clock: FakeClock) -> BackupRepository:
     """
-    An initialised repository with small chunks, so tests make many of them.
+    An initialised repository with small fixed-size chunks, so tests make
+    many of them and can tell exactly where files are cut.
     """
     repository = BackupRepository(tmp_path / "repo", clock=clock, host="testhost")
-    repository.init(chunk_size=64 * 1024)
+    repository.init(chunk_size=64 * 1024, chunking="fixed")
     return repository

@@ -33,7 +33,7 @@ def peak_mib():
                 return int(line.split()[1]) / 1024
 
 repo = BackupRepository(os.path.join(work, "repo"))
-repo.init()
+repo.init()  # content-defined chunks of about 1 MiB, at most 4 MiB
 baseline = peak_mib()
 result = repo.backup(os.path.join(work, "src"), series="big")
 after_backup = peak_mib()
@@ -83,7 +83,9 @@ def test_large_file_round_trip_in_bounded_memory(tmp_path: Path) -> None:
 
     assert report["restored"] == expected
     assert report["bytes_read"] == SIZE_MIB << 20
-    assert report["chunks_new"] == 16
-    # The chunk size is 1 MiB: a few chunks in flight, never the 320 MiB file.
-    assert report["after_backup"] - report["baseline"] < 32, report
-    assert report["after_restore"] - report["baseline"] < 32, report
+    # 16 distinct blocks repeat: content-defined cuts repeat with them.
+    assert report["chunks_new"] < 48, report
+    # Chunks are at most 4 MiB: a buffer and a few chunks in flight (plus
+    # allocator slack) stay far below the 320 MiB file.
+    assert report["after_backup"] - report["baseline"] < 48, report
+    assert report["after_restore"] - report["baseline"] < 48, report

@@ -309,13 +309,14 @@ class TestRepositorySetup:
             BackupRepository(tmp_path).init()
 
     @pytest.mark.parametrize(
-        ("setting", "value"), [("chunk_size", 1024), ("compression_level", 23)]
+        ("setting", "value"),
+        [("chunk_size", 1024), ("compression_level", 23), ("chunking", "rabin")],
     )
     def test_bad_settings_fail_at_init(
-        self, tmp_path: Path, setting: str, value: int
+        self, tmp_path: Path, setting: str, value: object
     ) -> None:
         with pytest.raises(ConfigurationError, match=setting):
-            BackupRepository(tmp_path / "r").init(**{setting: value})
+            BackupRepository(tmp_path / "r").init(**{setting: value})  # type: ignore[arg-type]
 
     def test_uncompressed_repository(self, tmp_path: Path) -> None:
         repo = BackupRepository(tmp_path / "r", clock=FakeClock())

@@ -80,14 +80,17 @@ class ChunkStore:
         The chunk file is fsynced before its rename; the caller must call
         `sync_dirs` before anything refers to it durably.
         """
-        framed = self.codec.encode(data)
+        header, payload = self.codec.encode_parts(data)
         final = self.path(digest)
         temp = f"{final}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         try:
-            view = memoryview(framed)
-            while view:
-                view = view[os.write(fd, view) :]
+            written = os.writev(fd, [header, payload])
+            if written < len(header) + len(payload):
+                # A short write (rare on local files): finish the rest.
+                rest = memoryview(header + payload)[written:]
+                while rest:
+                    rest = rest[os.write(fd, rest) :]
             os.fsync(fd)
         except BaseException:
             os.close(fd)
@@ -96,7 +99,7 @@ class ChunkStore:
         os.close(fd)
         os.replace(temp, final)
 
-        return len(framed)
+        return len(header) + len(payload)
 
     def get(self, digest: str) -> bytes:
         """

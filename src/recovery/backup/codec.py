@@ -61,12 +61,21 @@ class Codec:
         """
         Return *data* framed, compressed when that saves at least 5 %.
         """
+        header, payload = self.encode_parts(data)
+        return header + payload
+
+    def encode_parts(self, data: bytes) -> tuple[bytes, bytes]:
+        """
+        Return the header byte and the payload, without joining them.
+
+        Writing the two with `os.writev` saves a copy of a large chunk.
+        """
         if self.level > 0 and len(data) >= 64:
             packed = self._compressor().compress(data)
             if len(packed) <= len(data) * _WORTH_IT:
-                return bytes((ZSTD,)) + packed
+                return bytes((ZSTD,)), packed
 
-        return bytes((RAW,)) + data
+        return bytes((RAW,)), data
 
     def decode(self, framed: bytes, *, name: str, kind: str, limit: int) -> bytes:
         """

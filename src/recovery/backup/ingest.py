@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 
 from . import sqlite_capture
+from .chunker import Chunker
 from .manifest import Entry, EntryType
 from .results import BackupProgress, BackupSummary
 from .scan import SourceItem
@@ -48,7 +49,7 @@ class BackupJob:
         self,
         writer: ChunkWriter,
         *,
-        chunk_size: int,
+        chunker: Chunker,
         previous: dict[str, Entry],
         summary: BackupSummary,
         sqlite: bool | Sequence[str],
@@ -56,7 +57,7 @@ class BackupJob:
         on_skip: SkipReporter,
     ) -> None:
         self.writer = writer
-        self.chunk_size = chunk_size
+        self.chunker = chunker
         self.on_skip = on_skip
         self.previous = previous
         self.summary = summary
@@ -160,7 +161,7 @@ class BackupJob:
 
         with open(path, "rb") as file:
             result = store_stream(
-                file.read, writer, chunk_size=self.chunk_size, on_bytes=on_bytes
+                file.read, writer, chunker=self.chunker, on_bytes=on_bytes
             )
         self.done_files += 1
         self._report(item.path)

@@ -3,7 +3,7 @@
 
 Layout of a repository directory::
 
-    recovery-repo.json      format, id, chunk size, compression level
+    recovery-repo.json      format, id, chunking, chunk size, compression level
     chunks/<aa>/<sha256>    file data, one chunk per file, named by digest
     snapshots/<id>          manifests, written last: the commit point
     locks/<host-pid-x>.json shared and exclusive locks
@@ -32,6 +32,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ConfigurationError
 from ..events import EventEmitter, Listener
 from ._fs import fsync_dir, write_atomic
+from .chunker import CdcChunker, Chunker, FixedChunker
 from .chunks import ChunkStore
 from .codec import Codec
 from .diff import SnapshotDiff, diff_manifests
@@ -66,6 +67,10 @@ logger = logging.getLogger(__name__)
 _CONFIG = "recovery-repo.json"
 _FORMAT = 1
 _MiB = 1 << 20
+_CHUNKERS: dict[str, Callable[[int], Chunker]] = {
+    "content": CdcChunker,
+    "fixed": FixedChunker,
+}
 
 SnapshotRef = Snapshot | str
 """A snapshot, its id, a unique id prefix, or ``"latest"``."""
@@ -106,15 +111,28 @@ class BackupRepository:
 
     # -- set-up ---------------------------------------------------------------
 
-    def init(self, *, chunk_size: int = _MiB, compression_level: int = 3) -> None:
+    def init(
+        self,
+        *,
+        chunk_size: int = _MiB,
+        chunking: str = "content",
+        compression_level: int = 3,
+    ) -> None:
         """
         Create the repository; refuse if *path* holds anything already.
 
-        `chunk_size` (64 KiB to 64 MiB) bounds a backup's memory use;
+        `chunking` is ``"content"`` (cuts placed by the data, about
+        `chunk_size` apart, at most 4 times that: insertions do not defeat
+        deduplication) or ``"fixed"`` (exactly `chunk_size`).
+        `chunk_size` (64 KiB to 16 MiB) bounds a backup's memory use;
         `compression_level` is the zstd level, 0 to store data as is.
         """
-        require_int("chunk_size", chunk_size, minimum=64 * 1024, maximum=64 * _MiB)
+        require_int("chunk_size", chunk_size, minimum=64 * 1024, maximum=16 * _MiB)
         require_int("compression_level", compression_level, minimum=0, maximum=22)
+        if chunking not in _CHUNKERS:
+            raise ConfigurationError(
+                f"chunking must be one of {sorted(_CHUNKERS)}, got {chunking!r}"
+            )
         if os.path.exists(self.path) and os.listdir(self.path):
             raise RepositoryError(f"{self.path!r} exists and is not empty")
 
@@ -128,6 +146,7 @@ class BackupRepository:
             "format": _FORMAT,
             "id": secrets.token_hex(16),
             "hash": "sha256",
+            "chunking": chunking,
             "chunk_size": chunk_size,
             "compression_level": compression_level,
         }
@@ -135,13 +154,15 @@ class BackupRepository:
         self._config = None
 
     @property
-    def chunk_size(self) -> int:
+    def chunker(self) -> Chunker:
         """
-        The size of the pieces files are cut into, in bytes.
+        What cuts files into chunks, as the repository was created with.
         """
-        size = self._settings()["chunk_size"]
+        settings = self._settings()
+        size, kind = settings["chunk_size"], settings["chunking"]
         assert isinstance(size, int)
-        return size
+        assert isinstance(kind, str)
+        return _CHUNKERS[kind](size)
 
     def _settings(self) -> dict[str, object]:
         if self._config is None:
@@ -152,7 +173,11 @@ class BackupRepository:
                 raise RepositoryError(
                     f"{self.path!r} is not a backup repository (run init first)"
                 ) from None
-            if not isinstance(config, dict) or config.get("format") != _FORMAT:
+            if (
+                not isinstance(config, dict)
+                or config.get("format") != _FORMAT
+                or config.get("chunking") not in _CHUNKERS
+            ):
                 raise RepositoryError(f"{self.path!r} has an unsupported format")
             self._config = config
 
@@ -164,7 +189,7 @@ class BackupRepository:
         # Manifests and chunks share the codec; chunks never exceed the
         # chunk size, which bounds what a damaged frame can make us allocate.
         return ChunkStore(
-            self._at("chunks"), Codec(level), max_chunk_size=self.chunk_size
+            self._at("chunks"), Codec(level), max_chunk_size=self.chunker.max_size
         )
 
     def _at(self, *parts: str) -> str:
@@ -222,7 +247,7 @@ class BackupRepository:
             items = list(scan(root, exclude=exclude, on_skip=on_skip))
             job = BackupJob(
                 self._writer(),
-                chunk_size=self.chunk_size,
+                chunker=self.chunker,
                 previous=previous,
                 summary=summary,
                 sqlite=sqlite,
@@ -275,7 +300,7 @@ class BackupRepository:
             writer = self._writer()
             try:
                 digest, chunks, size = store_stream(
-                    stream.read, writer, chunk_size=self.chunk_size
+                    stream.read, writer, chunker=self.chunker
                 )
                 writer.finish()
             except BaseException:
@@ -305,8 +330,9 @@ class BackupRepository:
             )
 
     def _writer(self) -> ChunkWriter:
+        chunker = self.chunker
         return ChunkWriter(
-            self._store(), workers=self.workers, max_pending=2 * self.workers
+            self._store(), workers=self.workers, max_pending=chunker.max_size
         )
 
     def _commit(

@@ -1,18 +1,11 @@
 """
 Turning streams of bytes into stored chunks, in bounded memory.
 
-`store_stream` cuts a stream into fixed-size chunks, hashes each one in the
-calling thread and hands it to a `ChunkWriter`, whose worker threads
+`store_stream` cuts a stream into chunks (see `chunker`), hashes each one
+in the calling thread and hands it to a `ChunkWriter`, whose worker threads
 compress and write it (zstd and hashlib release the GIL, so both cores
-work). At most `max_pending` chunks wait at any time: memory depends on the
-chunk size, never on the size of a file.
-
-Why fixed-size chunks: a content-defined chunker needs a rolling hash over
-every byte, and a gear hash in pure Python runs at about 12 MB/s here,
-some hundred times slower than SHA-256 over large blocks. Fixed chunks
-still deduplicate identical files, unchanged prefixes (appended logs) and
-data moved between files in whole chunks; only insertions that shift the
-rest of a file defeat them.
+work). At most `max_pending` bytes of chunks wait at any time: memory
+depends on the chunk size, never on the size of a file.
 """
 
 from __future__ import annotations
@@ -23,11 +16,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from .chunker import Chunker, Reader
 from .chunks import ChunkStore, digest_of
 
 __all__ = ["ChunkWriter", "WriteStats", "store_stream"]
 
-Reader = Callable[[int], bytes]
 EMPTY_DIGEST = hashlib.sha256(b"").hexdigest()
 
 
@@ -49,7 +42,8 @@ class ChunkWriter:
     """
     Writes chunks to a store from worker threads, each distinct chunk once.
 
-    `add` blocks while `max_pending` chunks are in flight. `finish` waits
+    `add` blocks while chunks of `max_pending` bytes in total are in flight
+    (one chunk is always let through, however large). `finish` waits
     for every write, re-raises the first failure and fsyncs the chunk
     directories touched, after which the chunks are durable.
     """
@@ -58,8 +52,10 @@ class ChunkWriter:
         self.store = store
         self.stats = WriteStats()
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="recovery-backup")
-        self._slots = threading.BoundedSemaphore(max_pending)
+        self._max_pending = max_pending
+        self._pending = 0
         self._lock = threading.Lock()
+        self._drained = threading.Condition(self._lock)
         self._seen: set[str] = set()
         self._prefixes: set[str] = set()
         self._error: BaseException | None = None
@@ -75,11 +71,14 @@ class ChunkWriter:
                 return
             self._seen.add(digest)
 
-        self._slots.acquire()
+        with self._drained:
+            while self._pending and self._pending + len(data) > self._max_pending:
+                self._drained.wait()
+            self._pending += len(data)
         try:
             self._pool.submit(self._write, digest, data)
         except BaseException:
-            self._slots.release()
+            self._release(len(data))
             raise
 
     def finish(self) -> None:
@@ -114,7 +113,12 @@ class ChunkWriter:
                 if self._error is None:
                     self._error = exc
         finally:
-            self._slots.release()
+            self._release(len(data))
+
+    def _release(self, size: int) -> None:
+        with self._drained:
+            self._pending -= size
+            self._drained.notify_all()
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
@@ -125,7 +129,7 @@ def store_stream(
     read: Reader,
     writer: ChunkWriter,
     *,
-    chunk_size: int,
+    chunker: Chunker,
     on_bytes: Callable[[int], None] | None = None,
 ) -> tuple[str, tuple[str, ...], int]:
     """
@@ -138,7 +142,7 @@ def store_stream(
     size = 0
     first: bytes | None = None
     whole: hashlib._Hash | None = None
-    while data := _read_full(read, chunk_size):
+    for data in chunker.split(read):
         digest = digest_of(data)
         if not chunks:
             first = data
@@ -162,22 +166,3 @@ def store_stream(
         content = chunks[0] if chunks else EMPTY_DIGEST
 
     return content, tuple(chunks), size
-
-
-def _read_full(read: Reader, size: int) -> bytes:
-    # Pipes and sockets return short reads; chunk boundaries must not
-    # depend on them, or equal data would be cut differently.
-    data = read(size)
-    if len(data) >= size or not data:
-        return data
-
-    parts = [data]
-    missing = size - len(data)
-    while missing > 0:
-        more = read(missing)
-        if not more:
-            break
-        parts.append(more)
-        missing -= len(more)
-
-    return b"".join(parts)

@@ -130,7 +130,13 @@ def _emit(args: argparse.Namespace, data: object, text: str) -> None:
 def _init(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = _command(commands, "init", _run_init, "create an empty repository")
     parser.add_argument(
-        "--chunk-size", type=int, default=1 << 20, help="bytes per chunk"
+        "--chunk-size", type=int, default=1 << 20, help="average bytes per chunk"
+    )
+    parser.add_argument(
+        "--chunking",
+        choices=("content", "fixed"),
+        default="content",
+        help="cut where the content says (default) or every chunk-size bytes",
     )
     parser.add_argument(
         "--compression-level", type=int, default=3, help="zstd level, 0 for none"
@@ -139,7 +145,9 @@ def _init(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def _run_init(args: argparse.Namespace) -> int:
     _repo(args).init(
-        chunk_size=args.chunk_size, compression_level=args.compression_level
+        chunk_size=args.chunk_size,
+        chunking=args.chunking,
+        compression_level=args.compression_level,
     )
     _emit(args, {"repository": args.repo}, f"created repository {args.repo}")
     return 0
