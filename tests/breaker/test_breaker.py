@@ -390,6 +390,32 @@ class TestWhatCounts:
             CircuitBreaker("t", failure_on=KeyboardInterrupt)  # type: ignore[arg-type]
 
 
+class TestRejectionError:
+    @pytest.mark.parametrize("forced", [False, True])
+    def test_is_what_the_constructor_would_build(self, forced: bool) -> None:
+        clock = FakeClock()
+        breaker = CircuitBreaker(
+            "pay", failure_threshold=1, reset_timeout=7, clock=clock
+        )
+        with pytest.raises(BoomError):
+            breaker.call(fail)
+        clock.advance(1.23456)
+        if forced:
+            breaker.force_open()
+
+        with pytest.raises(CircuitOpenError) as info:
+            breaker.call(ok)
+
+        got = info.value
+        built = CircuitOpenError(
+            "pay", retry_after=got.retry_after, last_failure=got.last_failure
+        )
+        assert type(got) is CircuitOpenError
+        assert (str(got), got.args) == (str(built), built.args)
+        assert vars(got) == vars(built)
+        assert got.retry_after == (None if forced else pytest.approx(5.76544))
+
+
 class TestOperatorStates:
     def test_force_open_rejects_everything_until_reset(self) -> None:
         clock = FakeClock()

@@ -80,3 +80,31 @@ class TestTimeWindow:
     ) -> None:
         with pytest.raises(ConfigurationError, match=match):
             TimeWindow(seconds, buckets=buckets)
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3000), st.sampled_from([0, 1, 2, 3])), max_size=60
+    ),
+    st.integers(0, 5000),
+)
+def test_time_tally_matches_a_naive_recount(
+    steps: list[tuple[int, int]], probe_gap: int
+) -> None:
+    """Running totals equal a recount of every call in the last buckets."""
+    window = TimeWindow(2, buckets=4)  # 500 ms buckets
+    tally = window.tally()
+    now_ms = 0
+    calls: list[tuple[int, int]] = []
+    for gap, code in steps:
+        now_ms += gap
+        tally.add(code, now_ms / 1000)
+        calls.append((now_ms, code))
+
+    probe = now_ms + probe_gap
+    first = probe // 500 - 3
+    kept = [code for at, code in calls if at // 500 >= first]
+    expected = (len(kept), sum(c & 1 for c in kept), sum(c >> 1 for c in kept))
+    assert tally.totals(probe / 1000) == expected
+    again = type(tally).from_data(2, 4, tally.to_data())
+    assert again.totals(probe / 1000) == expected
