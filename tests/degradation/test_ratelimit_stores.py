@@ -36,7 +36,9 @@ from tests.conftest import PrivateRedis
 WORKER = Path(__file__).with_name("limiter_worker.py")
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(
+    params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.integration)]
+)
 def store(
     request: pytest.FixtureRequest, tmp_path: Path, unique_name: str
 ) -> Iterator[LimiterStore]:
@@ -143,6 +145,7 @@ class TestSqlite:
             SqliteLimiterStore(tmp_path / "missing-dir" / "limits.db")
 
 
+@pytest.mark.integration
 class TestRedis:
     def test_key_layout_and_ttl(self, redis_url: str, unique_name: str) -> None:
         import redis

@@ -32,6 +32,7 @@ import dataclasses
 import functools
 import inspect
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from typing import ClassVar, Literal, ParamSpec, Protocol, TypeVar, runtime_checkable
 
@@ -227,6 +228,7 @@ class RateLimiter:
         "_emitter",
         "_gcra",
         "_on_store_error",
+        "_state_lock",
         "_store",
         "_store_failed",
         "capacity",
@@ -270,6 +272,7 @@ class RateLimiter:
         self._store = store
         self._on_store_error = on_store_error
         self._store_failed = False
+        self._state_lock = threading.Lock()
         self._clock = clock
         self._emitter = EventEmitter(listeners)
         self.name = name
@@ -409,16 +412,16 @@ class RateLimiter:
 
     def _store_down(self, exc: StoreUnavailableError) -> RateLimitDecision:
         policy = self._on_store_error
-        if not self._store_failed:
-            self._store_failed = True
-            if self._emitter.wants(LimiterStoreFailed):
-                self._emitter.emit(
-                    LimiterStoreFailed(
-                        source=self.name,
-                        error=f"{type(exc).__name__}: {exc}",
-                        policy=_POLICY_WORDS[policy],
-                    )
+        with self._state_lock:
+            first, self._store_failed = not self._store_failed, True
+        if first and self._emitter.wants(LimiterStoreFailed):
+            self._emitter.emit(
+                LimiterStoreFailed(
+                    source=self.name,
+                    error=f"{type(exc).__name__}: {exc}",
+                    policy=_POLICY_WORDS[policy],
                 )
+            )
         if policy == "raise":
             raise exc
         if policy == "allow":
@@ -427,8 +430,11 @@ class RateLimiter:
         return RateLimitDecision(False, 0, None, 0.0)
 
     def _store_back(self) -> None:
-        self._store_failed = False
-        if self._emitter.wants(LimiterStoreRecovered):
+        # Under the lock so that one change of state gives one event, even
+        # when many threads see the store answer again at once.
+        with self._state_lock:
+            was_failed, self._store_failed = self._store_failed, False
+        if was_failed and self._emitter.wants(LimiterStoreRecovered):
             self._emitter.emit(LimiterStoreRecovered(source=self.name))
 
     def __repr__(self) -> str:
