@@ -23,6 +23,7 @@ from recovery.transactions import (
     JournalRecord,
     MemoryJournal,
     RecordKind,
+    RecoveryReport,
     Saga,
     SagaContext,
     SagaDefinitionChangedError,
@@ -479,3 +480,33 @@ def test_a_worker_fenced_off_mid_step_stops_without_compensating(
     history = journal.load("f")
     assert history.header.status is SagaStatus.FAILED
     assert history.records[-1].kind is RecordKind.OPERATOR_ACTION
+
+
+def test_sagas_taken_over_by_another_worker_are_reported_as_lost() -> None:
+    clock = FakeClock()
+    journal = MemoryJournal(clock=clock)
+    crash = [True]
+    inner: list[RecoveryReport] = []
+
+    def step(ctx: SagaContext) -> str:
+        if crash[0]:
+            raise Crash
+        if ctx.saga_id == "s1" and not crash[1:]:
+            # While this worker is busy, its leases run out and another
+            # worker takes both sagas over.
+            crash.append(False)
+            clock.advance(1000)
+            inner.append(recover_sagas(journal, [saga]))
+        return "done"
+
+    saga = Saga("t", [Step("a", step)], journal=journal, compensation_retry=None)
+    for saga_id in ("s1", "s2"):
+        with pytest.raises(Crash):
+            saga.run(saga_id=saga_id)
+    crash[0] = False
+
+    outer = recover_sagas(journal, [saga])
+
+    assert inner[0].finished == {"s1": SagaStatus.COMPLETED, "s2": SagaStatus.COMPLETED}
+    assert sorted(outer.lost) == ["s1", "s2"]
+    assert (outer.finished, outer.errors) == ({}, {})

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
 from .._validation import require_int, require_positive
-from .errors import SagaDefinitionError
+from .errors import SagaDefinitionError, SagaOwnershipLostError
 from .journal import Claim, Journal
 from .ownership import is_dead_locally, new_worker_id
 from .records import JournalRecord, RecordKind, SagaStatus
@@ -52,12 +52,15 @@ class RecoveryReport:
 
     `finished` maps each saga it took over to the status it ended in.
     `errors` maps each saga it could not finish to the reason: a changed or
-    missing definition, a damaged journal, a lost claim. Those sagas were
-    left exactly as they were, released for a later run.
+    missing definition, a damaged journal, a failing journal. Those sagas
+    were left exactly as they were, released for a later run. `lost` lists
+    sagas another worker claimed while this one still held them (its lease
+    ran out before their turn came); that worker finishes them.
     """
 
     finished: dict[str, SagaStatus] = dataclasses.field(default_factory=dict)
     errors: dict[str, Exception] = dataclasses.field(default_factory=dict)
+    lost: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -122,14 +125,15 @@ def recover_sagas(
     definitions: Mapping[str, Saga] | Iterable[Saga],
     *,
     lease: float = 60.0,
-    batch: int = 100,
+    batch: int = 10,
     owner: str | None = None,
 ) -> RecoveryReport:
     """
     Finish every abandoned saga in *journal*; return what was done.
 
-    *definitions* are the sagas that may be resumed, keyed (or named) by
-    type. Sagas the run cannot finish are reported in `errors`, logged at
+    *definitions* are the sagas that may be resumed (a dict or a list; each
+    is known by its name); only sagas of those types are claimed, *batch*
+    at a time. Sagas the run cannot finish are reported in `errors`, logged at
     ERROR and released untouched. Async steps need `arecover_sagas`.
     """
     registry = _registry(definitions)
@@ -149,6 +153,8 @@ def recover_sagas(
         for claim in claims:
             try:
                 status = _recover_one(journal, claim, registry)
+            except SagaOwnershipLostError:
+                report.lost.append(claim.saga_id)
             except Exception as exc:  # noqa: BLE001 - one bad saga must not stop the rest
                 report.errors[claim.saga_id] = exc
                 _log_error(claim, exc)
@@ -183,7 +189,7 @@ async def arecover_sagas(
     definitions: Mapping[str, Saga] | Iterable[Saga],
     *,
     lease: float = 60.0,
-    batch: int = 100,
+    batch: int = 10,
     owner: str | None = None,
 ) -> RecoveryReport:
     """
@@ -209,6 +215,8 @@ async def arecover_sagas(
         for claim in claims:
             try:
                 status = await _arecover_one(journal, claim, registry)
+            except SagaOwnershipLostError:
+                report.lost.append(claim.saga_id)
             except Exception as exc:  # noqa: BLE001 - one bad saga must not stop the rest
                 report.errors[claim.saga_id] = exc
                 _log_error(claim, exc)
