@@ -11,11 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import (
-    HistogramDataPoint,
-    InMemoryMetricReader,
-    NumberDataPoint,
-)
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
@@ -54,17 +50,6 @@ class Prom:
         sample = metric(name).prometheus_sample
         return self.registry.get_sample_value(sample, _labels(name, labels))
 
-    def histogram(self, name: str, **labels: str) -> tuple[int, float] | None:
-        """
-        Return the count and sum of histogram *name* with these labels.
-        """
-        base, wanted = metric(name).prometheus_name, _labels(name, labels)
-        count = self.registry.get_sample_value(base + "_count", wanted)
-        total = self.registry.get_sample_value(base + "_sum", wanted)
-        if count is None or total is None:
-            return None
-        return int(count), total
-
     def series(self, name: str) -> dict[tuple[str, ...], float]:
         """
         Return every series of *name*, by label values in catalog order.
@@ -74,23 +59,15 @@ class Prom:
     def all_series(self) -> dict[str, dict[tuple[str, ...], float]]:
         """
         Return the series of every metric, from one collection.
-
-        A histogram gives two entries, ``name:count`` and ``name:sum``.
         """
-        specs = {}
-        for m in METRICS:
-            if m.instrument == "histogram":
-                specs[m.prometheus_name + "_count"] = (m, m.name + ":count")
-                specs[m.prometheus_name + "_sum"] = (m, m.name + ":sum")
-            else:
-                specs[m.prometheus_sample] = (m, m.name)
+        specs = {m.prometheus_sample: m for m in METRICS}
         found: dict[str, dict[tuple[str, ...], float]] = {}
         for family in self.registry.collect():
             for sample in family.samples:
-                if sample.name in specs:
-                    spec, name = specs[sample.name]
+                spec = specs.get(sample.name)
+                if spec is not None:
                     key = tuple(sample.labels[a] for a in spec.attributes)
-                    found.setdefault(name, {})[key] = sample.value
+                    found.setdefault(spec.name, {})[key] = sample.value
         return found
 
 
@@ -114,7 +91,7 @@ class Otel:
         self.link = otel.instrument(self.provider, span_events=span_events)
         return self
 
-    def _points(self, name: str) -> list[NumberDataPoint | HistogramDataPoint]:
+    def _points(self, name: str) -> list[NumberDataPoint]:
         return self._collect().get(name, [])
 
     def series(self, name: str) -> dict[tuple[str, ...], float]:
@@ -126,8 +103,6 @@ class Otel:
     def all_series(self) -> dict[str, dict[tuple[str, ...], float]]:
         """
         Return the series of every metric, from one collection.
-
-        A histogram gives two entries, ``name:count`` and ``name:sum``.
         """
         found: dict[str, dict[tuple[str, ...], float]] = {}
         for name, points in self._collect().items():
@@ -135,16 +110,12 @@ class Otel:
             for point in points:
                 attributes = dict(point.attributes or {})
                 key = tuple(str(attributes[a]) for a in spec.attributes)
-                if isinstance(point, NumberDataPoint):
-                    found.setdefault(name, {})[key] = point.value
-                else:
-                    found.setdefault(name + ":count", {})[key] = point.count
-                    found.setdefault(name + ":sum", {})[key] = point.sum
+                found.setdefault(name, {})[key] = point.value
         return found
 
-    def _collect(self) -> dict[str, list[NumberDataPoint | HistogramDataPoint]]:
+    def _collect(self) -> dict[str, list[NumberDataPoint]]:
         data = self.reader.get_metrics_data()
-        found: dict[str, list[NumberDataPoint | HistogramDataPoint]] = {}
+        found: dict[str, list[NumberDataPoint]] = {}
         if data is None:
             return found
         for resource in data.resource_metrics:
@@ -160,17 +131,6 @@ class Otel:
         """
         key = tuple(_labels(name, labels).values())
         return self.series(name).get(key)
-
-    def histogram(self, name: str, **labels: str) -> tuple[int, float] | None:
-        """
-        Return the count and sum of histogram *name* with these attributes.
-        """
-        wanted = _labels(name, labels)
-        for point in self._points(name):
-            assert isinstance(point, HistogramDataPoint)
-            if dict(point.attributes or {}) == wanted:
-                return point.count, point.sum
-        return None
 
     def shutdown(self) -> None:
         self.provider.shutdown()

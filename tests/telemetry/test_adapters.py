@@ -44,19 +44,17 @@ class TestLifeCycle:
         assert b"recovery" not in generate_latest(found.registry)
         assert not found.link.active
 
-    def test_uninstrument_stops_otel_counting_and_empties_gauges(
-        self, clock: FakeClock
-    ) -> None:
+    def test_uninstrument_stops_otel_reporting(self, clock: FakeClock) -> None:
         found = Otel().start()
         CircuitBreaker("b", failure_threshold=1, clock=clock).force_open()
-        Retry(backoff=constant(0), clock=clock, name="r").call(failing(1))
+        Retry(backoff=constant(1), clock=clock, name="r").call(failing(1))
+        assert found.value("recovery.retry.retries", strategy="r") == 1
         assert found.link is not None
 
         found.link.uninstrument()
-        Retry(backoff=constant(0), clock=clock, name="r").call(failing(1))
+        Retry(backoff=constant(1), clock=clock, name="r").call(failing(1))
 
-        assert found.value("recovery.retry.retries", strategy="r") == 1
-        assert found.series("recovery.breaker.state") == {}
+        assert found.all_series() == {}
         found.shutdown()
 
     def test_a_registry_takes_one_instrumentation_at_a_time(self) -> None:

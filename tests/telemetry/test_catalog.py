@@ -12,7 +12,6 @@ import importlib
 import io
 import itertools
 import re
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -197,11 +196,12 @@ def expected(events: list[Event]) -> dict[str, dict[tuple[str, ...], float]]:
     """
     Count *events* by hand, the way the docs describe each metric.
     """
-    counts: dict[str, Counter[tuple[str, ...]]] = {}
+    counts: dict[str, dict[tuple[str, ...], float]] = {}
     state: dict[tuple[str, ...], float] = {}
 
-    def add(name: str, key: tuple[str, ...]) -> None:
-        counts.setdefault(name, Counter())[key] += 1
+    def add(name: str, key: tuple[str, ...], value: float = 1) -> None:
+        series = counts.setdefault(name, {})
+        series[key] = series.get(key, 0) + value
 
     for e in events:
         pipe = e.pipeline or ""
@@ -209,6 +209,7 @@ def expected(events: list[Event]) -> dict[str, dict[tuple[str, ...], float]]:
             add("recovery.retry.attempts", (e.source, pipe, "failure"))
         elif isinstance(e, RetryScheduled):
             add("recovery.retry.retries", (e.source, pipe))
+            add("recovery.retry.waited", (e.source, pipe), e.delay)
         elif isinstance(e, GaveUp):
             add("recovery.retry.gave_up", (e.source, pipe))
         elif isinstance(e, CallRejected):
@@ -219,11 +220,7 @@ def expected(events: list[Event]) -> dict[str, dict[tuple[str, ...], float]]:
             entered = "open" if isinstance(e, BreakerOpened) else "closed"
             add("recovery.breaker.transitions", (e.source, entered))
             state[(e.source,)] = 2 if entered == "open" else 0
-    found: dict[str, dict[tuple[str, ...], float]] = {
-        name: dict(counter) for name, counter in counts.items()
-    }
-    found["recovery.breaker.state"] = state
-    return found
+    return {**counts, "recovery.breaker.state": state}
 
 
 def test_both_backends_count_any_sequence_of_events_as_by_hand() -> None:
@@ -242,7 +239,6 @@ def test_both_backends_count_any_sequence_of_events_as_by_hand() -> None:
             emitter.emit(event)
 
         want = expected(events)
-        delays = [e.delay for e in events if isinstance(e, RetryScheduled)]
         for backend in (prom, tel):
             everything = {
                 name: {k: v for k, v in series.items() if k[0].startswith(prefix)}
@@ -250,10 +246,6 @@ def test_both_backends_count_any_sequence_of_events_as_by_hand() -> None:
             }
             for name, series in want.items():
                 assert everything.get(name, {}) == series, name
-            counts = everything.get("recovery.retry.delay:count", {})
-            sums = everything.get("recovery.retry.delay:sum", {})
-            assert sum(counts.values()) == len(delays)
-            assert sum(sums.values()) == pytest.approx(sum(delays))
 
     try:
         check()

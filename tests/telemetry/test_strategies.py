@@ -61,7 +61,7 @@ class TestRetry:
         assert backend.value("recovery.retry.retries", strategy="fetch") == 2
         assert backend.value("recovery.retry.recovered", strategy="fetch") == 1
         assert backend.value("recovery.retry.gave_up", strategy="fetch") is None
-        assert backend.histogram("recovery.retry.delay", strategy="fetch") == (2, 1.0)
+        assert backend.value("recovery.retry.waited", strategy="fetch") == 1.0
 
     def test_giving_up_counts_every_attempt_and_one_give_up(
         self, backend: Backend, clock: FakeClock
@@ -76,7 +76,7 @@ class TestRetry:
         }
         assert backend.value("recovery.retry.retries", strategy="fetch") == 2
         assert backend.value("recovery.retry.gave_up", strategy="fetch") == 1
-        assert backend.histogram("recovery.retry.delay", strategy="fetch") == (2, 4.0)
+        assert backend.value("recovery.retry.waited", strategy="fetch") == 4.0
 
     def test_a_first_try_success_emits_nothing_to_count(
         self, backend: Backend, clock: FakeClock

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import operator
 from collections.abc import Callable, Mapping
 from typing import Literal
 
@@ -34,7 +35,7 @@ __all__ = [
     "metric",
 ]
 
-InstrumentKind = Literal["counter", "gauge", "histogram"]
+InstrumentKind = Literal["counter", "gauge"]
 
 _UNIT_SUFFIX = {"s": "_seconds", "By": "_bytes"}
 
@@ -50,8 +51,6 @@ class Metric:
     unit: str
     attributes: tuple[str, ...]
     description: str
-    # Histogram bucket bounds, for both backends.
-    buckets: tuple[float, ...] = ()
 
     @property
     def prometheus_name(self) -> str:
@@ -74,14 +73,7 @@ class Metric:
 def _m(
     name: str, instrument: InstrumentKind, unit: str, attrs: str, description: str
 ) -> Metric:
-    buckets = _DELAY_BUCKETS if instrument == "histogram" else ()
-    return Metric(name, instrument, unit, tuple(attrs.split()), description, buckets)
-
-
-# Retry delays run from milliseconds to the backoff cap (often a minute).
-_DELAY_BUCKETS = (
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-)  # fmt: skip
+    return Metric(name, instrument, unit, tuple(attrs.split()), description)
 
 
 # The order here is the order of the table in docs/telemetry.md.
@@ -90,8 +82,8 @@ METRICS: tuple[Metric, ...] = (
        "Attempts that failed, and attempts that succeeded after a failure."),
     _m("recovery.retry.retries", "counter", "1", "strategy pipeline",
        "Retries scheduled: a failed attempt that will be tried again."),
-    _m("recovery.retry.delay", "histogram", "s", "strategy pipeline",
-       "Seconds slept before each retry."),
+    _m("recovery.retry.waited", "counter", "s", "strategy pipeline",
+       "Seconds slept before retries, in total."),
     _m("recovery.retry.recovered", "counter", "1", "strategy pipeline",
        "Calls that succeeded after at least one failed attempt."),
     _m("recovery.retry.gave_up", "counter", "1", "strategy pipeline",
@@ -196,6 +188,8 @@ def label_text(value: object) -> str:
 
 
 _MISSING = object()
+# Label tuples remembered per rule; beyond this the values are too varied.
+_LIMIT = 4096
 
 
 class Rule:
@@ -209,7 +203,16 @@ class Rule:
     gauge series instead of setting it.
     """
 
-    __slots__ = ("_codes", "_fields", "_value", "kind", "metric", "remove")
+    __slots__ = (
+        "_codes",
+        "_fields",
+        "_labels",
+        "_read",
+        "_value",
+        "kind",
+        "metric",
+        "remove",
+    )
 
     def __init__(
         self,
@@ -237,6 +240,12 @@ class Rule:
         self._value = value
         self._codes = codes
         self.remove = remove
+        # A tuple of every label field (a lone value when there is one).
+        names = [n for n, _ in self._fields if n]
+        if not names:
+            raise ValueError(f"rule for {kind!r} reads no field of the event")
+        self._read = operator.attrgetter(*names)
+        self._labels: dict[object, tuple[str, ...]] = {}
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -252,6 +261,28 @@ class Rule:
         """
         Return the value and label values for *event*, or None to skip it.
         """
+        # The label fields, read in one C call, key a cache of finished
+        # labels: events of one strategy repeat the same few values.
+        try:
+            key = self._read(event)
+            labels = self._labels.get(key)
+        except (AttributeError, TypeError):
+            # A missing field skips the event; an unhashable one (no event
+            # of the package has one) is labelled without the cache.
+            key, labels = None, self._label(event)
+        if labels is None:
+            labels = self._label(event)
+            if labels is not None and key is not None and len(self._labels) < _LIMIT:
+                self._labels[key] = labels
+        if labels is None:
+            return None
+
+        if self.remove:
+            return None, labels
+        value = self._number(event)
+        return None if value is None else (value, labels)
+
+    def _label(self, event: Event) -> tuple[str, ...] | None:
         labels: list[str] = []
         for name, text in self._fields:
             if name is None:
@@ -261,11 +292,7 @@ class Rule:
             if found is _MISSING:
                 return None
             labels.append(label_text(found))
-
-        if self.remove:
-            return None, tuple(labels)
-        value = self._number(event)
-        return None if value is None else (value, tuple(labels))
+        return tuple(labels)
 
     def _number(self, event: Event) -> float | None:
         spec = self._value
@@ -319,7 +346,7 @@ def _rules() -> list[Rule]:
              {**_POLICY, "outcome": "=success"}),
         Rule("recovered", "recovery.retry.recovered", _POLICY),
         Rule("retry_scheduled", "recovery.retry.retries", _POLICY),
-        Rule("retry_scheduled", "recovery.retry.delay", _POLICY, value="delay"),
+        Rule("retry_scheduled", "recovery.retry.waited", _POLICY, value="delay"),
         Rule("gave_up", "recovery.retry.gave_up", _POLICY),
         Rule("breaker_call_rejected", "recovery.breaker.rejections",
              {"breaker": "source", "pipeline": "pipeline", "state": "state"}),

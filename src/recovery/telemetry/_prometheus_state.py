@@ -1,5 +1,5 @@
 """
-The Prometheus collector of gauges and tracked breakers' call counters.
+The Prometheus collector that exports an instrumentation's tables.
 
 Imported only once prometheus-client is known to be installed.
 """
@@ -11,56 +11,52 @@ from collections.abc import Iterable
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ._catalog import METRICS, metric
-from ._recorder import GaugeTable, Instrumentation
+from ._catalog import METRICS
+from ._catalog import Metric as Spec
+from ._recorder import Instrumentation
 
-__all__ = ["StateCollector"]
-
-_GAUGES = tuple(spec for spec in METRICS if spec.instrument == "gauge")
-_CALLS = metric("recovery.breaker.calls")
+__all__ = ["TableCollector"]
 
 
-class StateCollector(Collector):
+class TableCollector(Collector):
     """
-    Yield every gauge of the catalog and the calls of tracked breakers.
+    Yield every metric of the catalog from the tables of *link*.
 
     Tracked breakers are read first, so that their state gauge is current.
     """
 
-    def __init__(self, gauges: GaugeTable) -> None:
-        self._gauges = gauges
-        self.link: Instrumentation | None = None
+    def __init__(self, link: Instrumentation) -> None:
+        self._link = link
 
     def describe(self) -> Iterable[Metric]:
         """
         Return the families without samples, so registering reads no breaker.
         """
-        return self._families(read=False)
+        return [_family(spec) for spec in METRICS]
 
     def collect(self) -> Iterable[Metric]:
         """
         Return the families with their current samples.
         """
-        return self._families(read=True)
-
-    def _families(self, *, read: bool) -> list[Metric]:
-        readings = self.link.read_breakers() if read and self.link else []
+        link = self._link
+        readings = link.read_breakers()
         families: list[Metric] = []
-        for spec in _GAUGES:
-            family = GaugeMetricFamily(
-                spec.prometheus_name, spec.description, labels=spec.attributes
-            )
-            if read:
-                for labels, value in self._gauges.series(spec):
-                    family.add_metric(labels, value)
+        for spec in METRICS:
+            family = _family(spec)
+            if spec.name == "recovery.breaker.calls":
+                for reading in readings:
+                    for outcome, count in reading.calls.items():
+                        family.add_metric([reading.name, outcome], count)
+            else:
+                for labels, value in link.tables.values(spec):
+                    family.add_metric(list(labels), value)
             families.append(family)
 
-        calls = CounterMetricFamily(
-            _CALLS.prometheus_name, _CALLS.description, labels=_CALLS.attributes
-        )
-        for reading in readings:
-            for outcome, count in reading.calls.items():
-                calls.add_metric([reading.name, outcome], count)
-        families.append(calls)
-
         return families
+
+
+def _family(spec: Spec) -> CounterMetricFamily | GaugeMetricFamily:
+    name, doc, labels = spec.prometheus_name, spec.description, spec.attributes
+    if spec.instrument == "counter":
+        return CounterMetricFamily(name, doc, labels=labels)
+    return GaugeMetricFamily(name, doc, labels=labels)

@@ -3,9 +3,9 @@ The listener both adapters share: events in, measurements out.
 
 An `Instrumentation` adds one process-wide event listener. For each event it
 looks up the catalog's rules by `kind` and hands each measurement to the
-sink of its metric: a counter or histogram of the backend, or the
-`GaugeTable` that the backend reads when it is collected. Breakers passed to
-`track` are read at collection too, for their call counters and state.
+sink of its metric in the `MetricTables` that the backend reads when it
+collects. Breakers passed to `track` are read at collection too, for their
+call counters and state.
 """
 
 from __future__ import annotations
@@ -20,16 +20,15 @@ from typing import TYPE_CHECKING
 
 from .. import events
 from ..events import Event
-from ._catalog import BREAKER_STATE_CODES, RULES, Metric, Rule, Sink, label_text
+from ._catalog import BREAKER_STATE_CODES, RULES, Rule, Sink, label_text
+from ._tables import MetricTables
 
 if TYPE_CHECKING:
     from ..policies.breaker import CircuitBreaker
 
-__all__ = ["BreakerReading", "GaugeTable", "Instrumentation", "SinkFactory"]
+__all__ = ["BreakerReading", "Instrumentation"]
 
 logger = logging.getLogger(__name__)
-
-SinkFactory = Callable[[Metric], Sink]
 
 # The outcomes of `recovery.breaker.calls`, and the metrics() field of each.
 _CALL_FIELDS = (
@@ -38,47 +37,6 @@ _CALL_FIELDS = (
     ("ignored", "ignored_calls"),
     ("rejected", "rejected_calls"),
 )
-
-
-class GaugeTable:
-    """
-    The current value of every gauge series, read when the backend collects.
-
-    Gauges are kept here rather than in the backend so that a series can be
-    removed (an endpoint that left) and so that both backends read state the
-    same way. Thread-safe.
-    """
-
-    __slots__ = ("_lock", "_values")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._values: dict[str, dict[tuple[str, ...], float]] = {}
-
-    def sink(self, metric: Metric) -> Sink:
-        """
-        Return the sink that sets (or, given None, removes) series of *metric*.
-        """
-        name = metric.name
-        with self._lock:
-            self._values.setdefault(name, {})
-
-        def set_value(value: float | None, labels: tuple[str, ...]) -> None:
-            with self._lock:
-                series = self._values[name]
-                if value is None:
-                    series.pop(labels, None)
-                else:
-                    series[labels] = value
-
-        return set_value
-
-    def series(self, metric: Metric) -> list[tuple[tuple[str, ...], float]]:
-        """
-        Return a copy of the (labels, value) pairs of *metric*.
-        """
-        with self._lock:
-            return list(self._values.get(metric.name, {}).items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,13 +61,11 @@ class Instrumentation:
 
     def __init__(
         self,
-        sink_for: SinkFactory,
-        gauges: GaugeTable,
         *,
         on_event: Callable[[Event], None] | None = None,
         on_close: Callable[[], None] | None = None,
     ) -> None:
-        self.gauges = gauges
+        self.tables = MetricTables()
         self._on_event = on_event
         self._on_close = on_close
         self._breakers: weakref.WeakSet[CircuitBreaker] = weakref.WeakSet()
@@ -122,7 +78,7 @@ class Instrumentation:
             for rule in rules:
                 name = rule.metric.name
                 if name not in sinks:
-                    sinks[name] = sink_for(rule.metric)
+                    sinks[name] = self.tables.sink(rule.metric)
             routes[kind] = tuple((rule, sinks[rule.metric.name]) for rule in rules)
         self._routes = routes
         self._state_sink = sinks["recovery.breaker.state"]

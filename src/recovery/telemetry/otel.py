@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError
 from ..events import Event
-from ._catalog import METRICS, Metric, Sink, metric
-from ._recorder import GaugeTable, Instrumentation
+from ._catalog import METRICS, Metric
+from ._recorder import Instrumentation
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
@@ -38,6 +38,9 @@ _CACHE_LIMIT = 4096
 # Span event attributes longer than this are cut: an event field is a name,
 # a count or an error type, never a payload.
 _TEXT_LIMIT = 1024
+
+# Tracked breakers are read for these two metrics, at each collection.
+_READ_BREAKERS = frozenset({"recovery.breaker.state", "recovery.breaker.calls"})
 
 _providers: set[int] = set()
 _providers_lock = threading.Lock()
@@ -74,14 +77,8 @@ def instrument(
         _providers.add(id(provider))
 
     meter = provider.get_meter("recovery")
-    gauges = GaugeTable()
     on_event = _span_recorder(trace.get_current_span) if span_events else None
-    link = Instrumentation(
-        lambda m: _sink(meter, m, gauges),
-        gauges,
-        on_event=on_event,
-        on_close=lambda: _forget(provider),
-    )
+    link = Instrumentation(on_event=on_event, on_close=lambda: _forget(provider))
     _observe(meter, link)
 
     return link
@@ -92,76 +89,58 @@ def _forget(provider: MeterProvider) -> None:
         _providers.discard(id(provider))
 
 
-def _sink(meter: Meter, spec: Metric, gauges: GaugeTable) -> Sink:
-    """
-    Return the sink that records measurements of *spec* through *meter*.
-    """
-    if spec.instrument == "gauge":
-        return gauges.sink(spec)
-
-    record = (
-        meter.create_counter(spec.name, spec.unit, spec.description).add
-        if spec.instrument == "counter"
-        else meter.create_histogram(
-            spec.name,
-            spec.unit,
-            spec.description,
-            explicit_bucket_boundaries_advisory=spec.buckets,
-        ).record
-    )
-    names = spec.attributes
-    cache: dict[tuple[str, ...], dict[str, AttributeValue]] = {}
-
-    def sink(value: float | None, labels: tuple[str, ...]) -> None:
-        if value is None:
-            return
-        attributes = cache.get(labels)
-        if attributes is None:
-            attributes = dict(zip(names, labels, strict=True))
-            if len(cache) < _CACHE_LIMIT:
-                cache[labels] = attributes
-        record(value, attributes)
-
-    return sink
-
-
 def _observe(meter: Meter, link: Instrumentation) -> None:
     """
-    Create the observable instruments: every gauge, and tracked breakers' calls.
+    Create the observable counters and gauges that read the tables.
+
+    Observing at collection, rather than recording each event through the
+    SDK, costs a dict update per event instead of the SDK's validation and
+    hashing of every attribute set.
+    """
+    for spec in METRICS:
+        create = (
+            meter.create_observable_counter
+            if spec.instrument == "counter"
+            else meter.create_observable_gauge
+        )
+        create(spec.name, [_observer(link, spec)], spec.unit, spec.description)
+
+
+def _observer(link: Instrumentation, spec: Metric) -> _Callback:
+    """
+    Return the callback reporting every series of *spec*.
     """
     from opentelemetry.metrics import Observation
 
-    def gauge_callback(spec: Metric) -> _Callback:
-        def observe(options: CallbackOptions) -> Iterable[Observation]:
-            if spec.name == "recovery.breaker.state":
-                link.read_breakers()
-            if not link.active:
-                return []
+    names = spec.attributes
+    cache: dict[tuple[str, ...], dict[str, AttributeValue]] = {}
+
+    def attributes(labels: tuple[str, ...]) -> dict[str, AttributeValue]:
+        found = cache.get(labels)
+        if found is None:
+            found = dict(zip(names, labels, strict=True))
+            if len(cache) < _CACHE_LIMIT:
+                cache[labels] = found
+        return found
+
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        readings = []
+        if spec.name in _READ_BREAKERS:
+            readings = link.read_breakers()
+        if not link.active:
+            return []
+        if spec.name == "recovery.breaker.calls":
             return [
-                Observation(value, dict(zip(spec.attributes, labels, strict=True)))
-                for labels, value in link.gauges.series(spec)
+                Observation(count, attributes((reading.name, outcome)))
+                for reading in readings
+                for outcome, count in reading.calls.items()
             ]
-
-        return observe
-
-    for spec in METRICS:
-        if spec.instrument == "gauge":
-            meter.create_observable_gauge(
-                spec.name, [gauge_callback(spec)], spec.unit, spec.description
-            )
-
-    calls = metric("recovery.breaker.calls")
-
-    def observe_calls(options: CallbackOptions) -> Iterable[Observation]:
         return [
-            Observation(count, {"breaker": reading.name, "outcome": outcome})
-            for reading in link.read_breakers()
-            for outcome, count in reading.calls.items()
+            Observation(value, attributes(labels))
+            for labels, value in link.tables.values(spec)
         ]
 
-    meter.create_observable_counter(
-        calls.name, [observe_calls], calls.unit, calls.description
-    )
+    return observe
 
 
 def _span_recorder(current_span: Callable[[], Span]) -> Callable[[Event], None]:
