@@ -252,6 +252,7 @@ def _report(report: RecoveryReport) -> int:
         (saga_id, "not recovered", f"{type(error).__name__}: {error}")
         for saga_id, error in report.errors.items()
     ]
+    rows += [(saga_id, "taken over by another worker", "") for saga_id in report.lost]
     if not rows:
         _out("nothing to recover")
         return 0
