@@ -142,6 +142,22 @@ class TestTriggers:
         assert result.errors[0].result is None
         assert result.errors[0].__traceback__ is not None
 
+    async def test_on_result_is_asked_once_per_result(self) -> None:
+        asked: list[object] = []
+
+        def refuse_none(value: object) -> bool:
+            asked.append(value)
+            return value is None
+
+        async def primary() -> str:
+            return "p"
+
+        fallback = Fallback(on_result=refuse_none, last_good=LastGood(5))
+        fallback.call(lambda: "p")
+        await fallback.acall(primary)
+
+        assert asked == ["p", "p"]
+
     def test_rejected_alternative_result_moves_on(self) -> None:
         fallback = Fallback(
             lambda failure: None, on_result=lambda value: value is None, default=7

@@ -389,7 +389,10 @@ class Fallback:
                 if _info.get() is not None:
                     _info.set(None)
                 return result
-            value, info = self._primary_answered(result, args, kwargs)
+            if self._on_result is not None and self._on_result(result):
+                value, info = self._recover(self._rejected(result), args, kwargs)
+            else:
+                value, info = self._kept(result, args, kwargs)
 
         _remember(info)
         return value
@@ -416,7 +419,7 @@ class Fallback:
             if self._on_result is not None and self._on_result(result):
                 value, info = await self._arecover(self._rejected(result), args, kwargs)
             else:
-                value, info = self._primary_answered(result, args, kwargs)
+                value, info = self._kept(result, args, kwargs)
 
         _remember(info)
         return value
@@ -470,16 +473,16 @@ class Fallback:
                 raise
             return self._recover(exc, args, kwargs)
 
-        return self._primary_answered(result, args, kwargs)
+        if self._on_result is not None and self._on_result(result):
+            return self._recover(self._rejected(result), args, kwargs)
+        return self._kept(result, args, kwargs)
 
-    def _primary_answered(
+    def _kept(
         self, result: R, args: tuple[object, ...], kwargs: dict[str, object]
     ) -> tuple[R, FallbackInfo]:
         """
-        Check the primary's result, remember it if good; recover if not.
+        Remember the primary's accepted result as the last good value.
         """
-        if self._on_result is not None and self._on_result(result):
-            return self._recover(self._rejected(result), args, kwargs)
         if self._last_good is not None:
             key = self._last_good.key_of(args, kwargs)
             self._last_good.store(key, result, self._clock.now())
@@ -500,7 +503,7 @@ class Fallback:
 
         if self._on_result is not None and self._on_result(result):
             return await self._arecover(self._rejected(result), args, kwargs)
-        return self._primary_answered(result, args, kwargs)
+        return self._kept(result, args, kwargs)
 
     def _recover(
         self, failure: Exception, args: tuple[object, ...], kwargs: dict[str, object]
