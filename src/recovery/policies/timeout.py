@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable
 from typing import ClassVar, Literal, ParamSpec, TypeVar
 
 from .._validation import require_positive
-from ..clock import SYSTEM_CLOCK, Clock
+from ..clock import SYSTEM_CLOCK, Clock, SystemClock
 from ..errors import CallTimeoutError, ConfigurationError
 from ..events import Event, EventEmitter, Listener
 
@@ -103,7 +103,7 @@ def _wait_event(event: threading.Event, timeout: float | None, clock: Clock) -> 
     if timeout is None:
         event.wait()
         return True
-    if clock is SYSTEM_CLOCK:
+    if isinstance(clock, SystemClock):
         return event.wait(timeout)
 
     deadline = clock.now() + timeout
@@ -124,7 +124,7 @@ async def _wait_future(
     if within is None:
         await asyncio.shield(future)
         return True
-    if clock is SYSTEM_CLOCK:
+    if isinstance(clock, SystemClock):
         done, _ = await asyncio.wait((future,), timeout=within)
         return bool(done)
 
@@ -191,7 +191,7 @@ class Timeout:
         clock = self._clock
         token = _deadline.set(_tighter(clock.now() + self.seconds, clock))
         try:
-            if clock is SYSTEM_CLOCK:
+            if isinstance(clock, SystemClock):
                 return await self._await_on_loop_clock(fn, *args, **kwargs)
             return await self._await_on_other_clock(fn, *args, **kwargs)
         finally:
