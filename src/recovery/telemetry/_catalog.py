@@ -302,9 +302,16 @@ class Rule:
         found = getattr(event, spec, None)
         if self._codes is not None:
             return self._codes.get(label_text(found))
-        if isinstance(found, int | float) and not isinstance(found, bool):
+        kind = type(found)
+        if kind is float or kind is int:
+            return found
+        # A numeric subclass is fine; a bool is a flag, not a quantity.
+        if isinstance(found, _NUMBERS) and kind is not bool:
             return found
         return None
+
+
+_NUMBERS = (int, float)
 
 
 _POLICY = {"strategy": "source", "pipeline": "pipeline"}
