@@ -4,13 +4,11 @@ Transactions: sagas with compensations, a durable journal and recovery.
 `Transaction` is the simplest form (in memory, nothing to set up). A `Saga`
 journals every intent and result, so that `recover_sagas` can finish it
 after its process dies. Journals: `MemoryJournal`, `SqliteJournal` (the
-default on disk) and `PostgresJournal` (many hosts; needs the postgres
-extra, imported only when used).
+default on disk) and `PostgresJournal` (many hosts; psycopg, from the
+postgres extra, is imported only when one is opened).
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from .codec import JSON_CODEC, Codec, JsonCodec
 from .errors import (
@@ -26,6 +24,7 @@ from .errors import (
 )
 from .journal import Claim, Journal, SagaHistory
 from .journal_memory import MemoryJournal
+from .journal_postgres import PostgresJournal
 from .journal_sqlite import SqliteJournal
 from .records import JournalRecord, RecordKind, SagaHeader, SagaStatus
 from .recover import (
@@ -51,13 +50,10 @@ from .saga_events import (
 from .step import SagaContext, Step, idempotency_key
 from .transaction import Transaction
 
-if TYPE_CHECKING:
-    from .journal_postgres import PostgresJournal
-
 __all__ = [
-    "JSON_CODEC",
     "Claim",
     "Codec",
+    "JSON_CODEC",
     "Journal",
     "JournalCorruptError",
     "JournalError",
@@ -102,22 +98,10 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    # PostgresJournal's module is light, but keeping it out of the import of
-    # the package keeps the core free of anything PostgreSQL-related.
-    if name == "PostgresJournal":
-        from .journal_postgres import PostgresJournal
-
-        return PostgresJournal
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def open_journal(target: str) -> Journal:
     """
     Open the journal *target* names: a ``postgresql://`` URL or an SQLite path.
     """
     if target.startswith(("postgresql://", "postgres://")):
-        from .journal_postgres import PostgresJournal
-
         return PostgresJournal(target)
     return SqliteJournal(target)
