@@ -229,7 +229,7 @@ def test_both_backends_count_any_sequence_of_events_as_by_hand() -> None:
     prom, tel = Prom().start(), Otel().start()
     examples = itertools.count()
 
-    @settings(max_examples=30, deadline=None)
+    @settings(max_examples=20, deadline=None)
     @given(st.lists(EVENTS, max_size=30))
     def check(drawn: list[Event]) -> None:
         prefix = f"x{next(examples)}-"

@@ -15,7 +15,12 @@ import pytest
 
 from recovery.backup import BackupRepository
 from recovery.discovery import OutlierDetection, ServiceRegistry
-from recovery.errors import BulkheadFullError, CircuitOpenError, RateLimitedError
+from recovery.errors import (
+    BulkheadFullError,
+    CallTimeoutError,
+    CircuitOpenError,
+    RateLimitedError,
+)
 from recovery.policies.backoff import constant
 from recovery.policies.breaker import CircuitBreaker
 from recovery.policies.bulkhead import Bulkhead
@@ -23,6 +28,7 @@ from recovery.policies.fallback import Fallback
 from recovery.policies.pipeline import Pipeline
 from recovery.policies.ratelimit import RateLimiter
 from recovery.policies.retry import Retry
+from recovery.policies.timeout import Timeout
 from recovery.testing import FakeClock
 from recovery.transactions import Saga, SagaFailedError, Step
 
@@ -205,6 +211,41 @@ class TestDegradation:
 
         assert backend.series("recovery.bulkhead.rejections") == {("db", "", "full"): 1}
         assert backend.series("recovery.limiter.rejections") == {("api", ""): 3}
+
+    def test_a_late_cooperative_call_counts_as_expired(
+        self, backend: Backend, clock: FakeClock
+    ) -> None:
+        limit = Timeout(1.0, mode="cooperative", name="quote", clock=clock)
+
+        def slow() -> str:
+            clock.advance(1.5)
+            return "late"
+
+        with pytest.raises(CallTimeoutError):
+            limit.call(slow)
+        limit.call(lambda: "fast")
+
+        assert backend.series("recovery.timeout.expired") == {
+            ("quote", "", "cooperative"): 1
+        }
+
+
+class TestAsync:
+    async def test_async_calls_count_and_reach_the_current_span(
+        self, otel: Otel, clock: FakeClock
+    ) -> None:
+        policy = Retry(attempts=3, backoff=constant(0.5), clock=clock, name="afetch")
+        flaky = failing(2)
+
+        async def fetch() -> str:
+            return flaky()
+
+        with otel.tracer.start_as_current_span("request"):
+            assert await policy.acall(fetch) == "ok"
+
+        (span,) = otel.spans.get_finished_spans()
+        assert [e.name for e in span.events].count("retry_scheduled") == 2
+        assert otel.value("recovery.retry.waited", strategy="afetch") == 1.0
 
 
 class TestSagas:
