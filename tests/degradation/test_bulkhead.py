@@ -6,6 +6,7 @@ counts staying exact under threads and tasks hammering one bulkhead.
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from collections.abc import Callable
@@ -357,3 +358,23 @@ def test_release_without_a_slot_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="without a slot"):
         bulkhead.release()
     assert bulkhead.active == 0
+
+
+# The stranded task is destroyed while pending, which Python reports when
+# it is collected: that report is the scenario, not a fault of the test.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_waiter_whose_loop_closed_is_skipped() -> None:
+    bulkhead = Bulkhead(1, max_queued=2)
+    bulkhead.acquire()
+    loop = asyncio.new_event_loop()
+    stranded = loop.create_task(bulkhead.aacquire())
+    loop.run_until_complete(asyncio.sleep(0))
+    assert bulkhead.queued == 1
+    loop.close()  # the waiting task is never resumed
+
+    bulkhead.release()
+
+    assert (bulkhead.active, bulkhead.queued) == (0, 0)
+    assert bulkhead.call(lambda: "free") == "free"
+    del stranded
+    gc.collect()

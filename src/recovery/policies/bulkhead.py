@@ -72,12 +72,23 @@ class _Waiter:
         self.loop = loop
         self.granted = False
 
-    def wake(self) -> None:
+    def wake(self) -> bool:
+        """
+        Signal the waiter; return False if it can no longer be reached.
+        """
         if self.event is not None:
             self.event.set()
-        elif self.loop is not None and self.future is not None:
-            # The slot may be freed by a thread outside the waiter's loop.
+            return True
+        if self.loop is None or self.future is None:
+            return False
+
+        # The slot may be freed by a thread outside the waiter's loop, and
+        # that loop may have been closed with the waiter still queued.
+        try:
             self.loop.call_soon_threadsafe(_resolve, self.future)
+        except RuntimeError:
+            return False
+        return True
 
 
 def _resolve(future: asyncio.Future[object]) -> None:
@@ -256,11 +267,11 @@ class Bulkhead:
         Free a slot, handing it to the oldest waiter if there is one.
         """
         with self._lock:
-            if self._waiters:
+            while self._waiters:
                 waiter = self._waiters.popleft()
                 waiter.granted = True
-                waiter.wake()
-                return
+                if waiter.wake():
+                    return
             if self._active == 0:
                 raise RuntimeError(f"bulkhead {self.name!r}: release() without a slot")
             self._active -= 1
