@@ -46,7 +46,7 @@ class BreakerReading:
     """
 
     name: str
-    state: float
+    state: float | None
     calls: Mapping[str, int]
 
 
@@ -56,7 +56,8 @@ class Instrumentation:
 
     Made by `recovery.telemetry.otel.instrument` or
     `recovery.telemetry.prometheus.instrument`. `uninstrument()` stops it;
-    it is also a context manager that uninstruments on exit.
+    it is also a context manager that uninstruments on exit. `tables`
+    holds the current value of every series, as the backend will read it.
     """
 
     def __init__(
@@ -107,7 +108,8 @@ class Instrumentation:
         Read these breakers at each collection: call counters and state.
 
         Breakers are held weakly: one that is garbage collected is dropped.
-        A shared breaker reports its shared counters (one store read each).
+        A breaker on a shared store reports the shared counters, which costs
+        a store read per collection.
         """
         with self._lock:
             for breaker in breakers:
@@ -131,8 +133,10 @@ class Instrumentation:
                     breaker.name,
                 )
                 continue
-            state = BREAKER_STATE_CODES[label_text(metrics.state)]
-            self._state_sink(state, (breaker.name,))
+            # A state without a code keeps whatever the events last set.
+            state = BREAKER_STATE_CODES.get(label_text(metrics.state))
+            if state is not None:
+                self._state_sink(state, (breaker.name,))
             calls = {out: getattr(metrics, field) for out, field in _CALL_FIELDS}
             readings.append(BreakerReading(breaker.name, state, calls))
 

@@ -67,7 +67,9 @@ def instrument(
             "recovery.telemetry.otel needs the otel extra: pip install 'recovery[otel]'"
         ) from exc
 
-    provider = meter_provider or metrics.get_meter_provider()
+    provider = (
+        metrics.get_meter_provider() if meter_provider is None else meter_provider
+    )
     with _providers_lock:
         if id(provider) in _providers:
             raise ConfigurationError(
