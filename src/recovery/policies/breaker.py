@@ -259,6 +259,7 @@ class CircuitBreaker:
             contextvars.ContextVar(f"recovery_breaker_{name}", default=())
         )
         self._open_message = f"circuit {name!r} is open"
+        self._retry_message: tuple[int, str] = (-1, "")
         self._attach(store if store is not None else MemoryStore(clock=clock))
 
     def _attach(self, store: BreakerStore) -> None:
@@ -318,8 +319,9 @@ class CircuitBreaker:
                 return result
             # Raised here rather than deeper down: every frame an exception
             # unwinds through costs a traceback entry.
-            if machine.state is _OPEN and self._store_clock.now() < machine.open_until:
-                raise self._reject_open(machine)
+            now = self._store_clock.now()
+            if machine.state is _OPEN and now < machine.open_until:
+                raise self._reject_open(machine, now)
 
         ticket = self._admit()
         try:
@@ -365,8 +367,9 @@ class CircuitBreaker:
                     raise
                 self._succeed_local(entry, generation, start)
                 return result
-            if machine.state is _OPEN and self._store_clock.now() < machine.open_until:
-                raise self._reject_open(machine)
+            now = self._store_clock.now()
+            if machine.state is _OPEN and now < machine.open_until:
+                raise self._reject_open(machine, now)
 
         ticket = await self._aadmit()
         try:
@@ -429,8 +432,9 @@ class CircuitBreaker:
         def fast_wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             state = machine.state
             if state is not _CLOSED:
-                if state is _OPEN and store_now() < machine.open_until:
-                    raise reject_open(machine)
+                now = store_now()
+                if state is _OPEN and now < machine.open_until:
+                    raise reject_open(machine, now)
                 return call(fn, *args, **kwargs)
             generation = machine.generation
             try:
@@ -652,10 +656,9 @@ class CircuitBreaker:
             return _UNJUDGED
         return _Ticket(admission.generation, admission.permit, shared, start)
 
-    def _reject_open(self, machine: BreakerMachine) -> CircuitOpenError:
+    def _reject_open(self, machine: BreakerMachine, now: float) -> CircuitOpenError:
         next(machine.fast_rejections)
-        retry_after = max(0.0, machine.open_until - self._store_clock.now())
-        return self._rejection(_OPEN, retry_after)
+        return self._rejection(_OPEN, machine.open_until - now)
 
     def _rejection(
         self, state: BreakerState, retry_after: float | None
@@ -676,7 +679,16 @@ class CircuitBreaker:
 
         message = self._open_message
         if retry_after is not None:
-            message = "%s; next trial in %.3f s" % (message, retry_after)  # noqa: UP031 - the fastest formatting
+            # Formatting a float costs more than the rest of a rejection, so
+            # rejections within one millisecond share one message (the time
+            # rounded half up to the millisecond). The pair is swapped whole:
+            # threads never see a message of another millisecond.
+            millis = int(retry_after * 1000 + 0.5)
+            cached = self._retry_message
+            if cached[0] != millis:
+                text = "%s; next trial in %.3f s" % (message, millis / 1000)  # noqa: UP031 - the fastest formatting
+                cached = self._retry_message = (millis, text)
+            message = cached[1]
         error = _new_error(CircuitOpenError, message)
         error.retry_after = retry_after
         error.name = self.name
