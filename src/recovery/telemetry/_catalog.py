@@ -188,6 +188,7 @@ def label_text(value: object) -> str:
 
 
 _MISSING = object()
+_NUMBERS = (int, float)
 # Label tuples remembered per rule; beyond this the values are too varied.
 _LIMIT = 4096
 
@@ -309,9 +310,6 @@ class Rule:
         if isinstance(found, _NUMBERS) and kind is not bool:
             return found
         return None
-
-
-_NUMBERS = (int, float)
 
 
 _POLICY = {"strategy": "source", "pipeline": "pipeline"}
