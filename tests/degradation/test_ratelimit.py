@@ -247,6 +247,8 @@ class TestRateLimiter:
             ((1,), {"max_wait": -1}, "max_wait"),
             ((1,), {"on_store_error": "ignore"}, "on_store_error"),
             ((400_000,), {}, "rate 400000"),
+            ((1,), {"local_share": 0}, "local_share"),
+            ((1,), {"local_share": 1.5}, "local_share"),
         ],
     )
     def test_bad_settings(

@@ -194,6 +194,30 @@ class TestRedis:
         assert isinstance(events[0], LimiterStoreFailed)
         assert events[0].policy == "allowed"
 
+    def test_local_policy_limits_each_process_to_its_share(
+        self, private_redis: PrivateRedis, unique_name: str
+    ) -> None:
+        clock = FakeClock()
+        store = RedisLimiterStore(private_redis.url, socket_timeout=0.2)
+        limiter = RateLimiter(
+            10,
+            capacity=4,
+            store=store,
+            name=unique_name,
+            on_store_error="local",
+            local_share=0.5,
+            clock=clock,
+        )
+        private_redis.stop()
+
+        decisions = [limiter.try_acquire() for _ in range(3)]
+
+        assert [d.allowed for d in decisions] == [True, True, False]
+        assert decisions[2].retry_after == pytest.approx(0.2)
+        clock.advance(0.2)
+        assert limiter.try_acquire().allowed
+        store.close()
+
     async def test_a_flushed_script_cache_is_refilled(
         self, private_redis: PrivateRedis, unique_name: str
     ) -> None:

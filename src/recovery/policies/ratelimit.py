@@ -32,11 +32,17 @@ import dataclasses
 import functools
 import inspect
 import logging
+import math
 import threading
 from collections.abc import Awaitable, Callable
 from typing import ClassVar, Literal, ParamSpec, Protocol, TypeVar, runtime_checkable
 
-from .._validation import require_int, require_non_negative, require_positive
+from .._validation import (
+    require_fraction,
+    require_int,
+    require_non_negative,
+    require_positive,
+)
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ConfigurationError, RateLimitedError, StoreUnavailableError
 from ..events import Event, EventEmitter, Listener
@@ -195,9 +201,14 @@ class LimiterStoreRecovered(Event):
     logger: ClassVar[logging.Logger] = logging.getLogger(__name__)
 
 
-StoreErrorPolicy = Literal["allow", "deny", "raise"]
+StoreErrorPolicy = Literal["allow", "deny", "local", "raise"]
 
-_POLICY_WORDS = {"allow": "allowed", "deny": "refused", "raise": "failing"}
+_POLICY_WORDS = {
+    "allow": "allowed",
+    "deny": "refused",
+    "local": "limited in this process alone",
+    "raise": "failing",
+}
 
 
 class RateLimiter:
@@ -219,14 +230,20 @@ class RateLimiter:
             default, or a shared SQLite or Redis store.
         max_wait: how long `call`/`acall` may wait for a slot, in seconds.
         on_store_error: when the store is unreachable, ``"allow"`` the call
-            (fail open, the default), ``"deny"`` it, or ``"raise"`` the
-            `StoreUnavailableError`.
+            (fail open, the default), ``"deny"`` it, ``"raise"`` the
+            `StoreUnavailableError`, or limit calls in this process alone
+            (``"local"``) at `local_share` of the rate and burst.
+        local_share: the fraction of the limit one process may use while
+            its shared store is down under ``"local"``; about one over the
+            number of processes sharing the limit.
     """
 
     __slots__ = (
         "_clock",
         "_emitter",
         "_gcra",
+        "_local",
+        "_local_gcra",
         "_on_store_error",
         "_state_lock",
         "_store",
@@ -247,6 +264,7 @@ class RateLimiter:
         store: LimiterStore | None = None,
         max_wait: float = 0.0,
         on_store_error: StoreErrorPolicy = "allow",
+        local_share: float = 1.0,
         name: str = "limiter",
         clock: Clock = SYSTEM_CLOCK,
         listeners: tuple[Listener, ...] = (),
@@ -261,7 +279,7 @@ class RateLimiter:
         self.max_wait = require_non_negative("max_wait", max_wait, finite=False)
         if on_store_error not in _POLICY_WORDS:
             raise ConfigurationError(
-                "on_store_error must be 'allow', 'deny' or 'raise', "
+                "on_store_error must be 'allow', 'deny', 'local' or 'raise', "
                 f"got {on_store_error!r}"
             )
         self._gcra = Gcra(_emission_us(self.rate, self.period), self.capacity)
@@ -271,6 +289,12 @@ class RateLimiter:
             store = MemoryLimiterStore()
         self._store = store
         self._on_store_error = on_store_error
+        share = require_fraction("local_share", local_share)
+        self._local_gcra = Gcra(
+            _emission_us(self.rate * share, self.period),
+            max(1, math.floor(self.capacity * share)),
+        )
+        self._local: LimiterStore | None = None
         self._store_failed = False
         self._state_lock = threading.Lock()
         self._clock = clock
@@ -292,7 +316,7 @@ class RateLimiter:
         try:
             decision = self._store.check(self.name, self._gcra, cost, now_us)
         except StoreUnavailableError as exc:
-            return self._store_down(exc)
+            return self._store_down(exc, cost, now_us)
 
         if self._store_failed:
             self._store_back()
@@ -306,7 +330,7 @@ class RateLimiter:
         try:
             decision = await self._store.acheck(self.name, self._gcra, cost, now_us)
         except StoreUnavailableError as exc:
-            return self._store_down(exc)
+            return self._store_down(exc, cost, now_us)
 
         if self._store_failed:
             self._store_back()
@@ -410,7 +434,9 @@ class RateLimiter:
 
         return wait
 
-    def _store_down(self, exc: StoreUnavailableError) -> RateLimitDecision:
+    def _store_down(
+        self, exc: StoreUnavailableError, cost: int, now_us: int
+    ) -> RateLimitDecision:
         policy = self._on_store_error
         with self._state_lock:
             first, self._store_failed = not self._store_failed, True
@@ -426,8 +452,17 @@ class RateLimiter:
             raise exc
         if policy == "allow":
             return RateLimitDecision(True, 0, 0.0, 0.0)
+        if policy == "local":
+            return self._local_check(cost, now_us)
 
         return RateLimitDecision(False, 0, None, 0.0)
+
+    def _local_check(self, cost: int, now_us: int) -> RateLimitDecision:
+        if self._local is None:
+            from .ratelimit_stores import MemoryLimiterStore
+
+            self._local = MemoryLimiterStore()
+        return self._local.check(self.name, self._local_gcra, cost, now_us)
 
     def _store_back(self) -> None:
         # Under the lock so that one change of state gives one event, even
