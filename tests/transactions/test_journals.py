@@ -433,3 +433,22 @@ def test_heartbeat_stops_when_the_lease_is_lost() -> None:
         beat._thread.join(10)
 
     assert journal.calls == 1
+
+
+def test_sqlite_renewals_from_many_threads_share_one_connection(tmp_path: Path) -> None:
+    import threading
+
+    journal = SqliteJournal(tmp_path / "j.db")
+    journal.create(started("s"), saga_type="t", definition_hash="h", lease=60)
+    results: list[bool] = []
+
+    for _ in range(5):
+        thread = threading.Thread(
+            target=lambda: results.append(journal.renew("s", 1, 60))
+        )
+        thread.start()
+        thread.join()
+
+    assert results == [True] * 5
+    assert len(journal._connections) == 2
+    journal.close()

@@ -123,6 +123,8 @@ class SqliteJournal:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        self._shared_lock = threading.Lock()
+        self._shared_conn: sqlite3.Connection | None = None
         self._setup()
 
     @property
@@ -157,11 +159,7 @@ class SqliteJournal:
 
     # -- connections and transactions -------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
-
+    def _open(self) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(
                 self._path, isolation_level=None, check_same_thread=False
@@ -172,10 +170,25 @@ class SqliteJournal:
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as exc:
             raise self._damaged(exc) from exc
-        self._local.conn = conn
         with self._connections_lock:
             self._connections.append(conn)
         return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._open()
+        return conn
+
+    @contextmanager
+    def _shared(self) -> Iterator[sqlite3.Connection]:
+        # Lease renewals come from short-lived heartbeat threads; one shared
+        # connection (under a lock) serves them all, rather than one left
+        # open per thread.
+        with self._shared_lock:
+            if self._shared_conn is None:
+                self._shared_conn = self._open()
+            yield self._shared_conn
 
     def _damaged(self, exc: sqlite3.DatabaseError) -> JournalError:
         if isinstance(exc, sqlite3.OperationalError):
@@ -189,8 +202,10 @@ class SqliteJournal:
         )
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
+    def _write(
+        self, conn: sqlite3.Connection | None = None
+    ) -> Iterator[sqlite3.Connection]:
+        conn = self._connect() if conn is None else conn
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as exc:
@@ -345,7 +360,7 @@ class SqliteJournal:
         Extend the lease if *fence* still holds it.
         """
         now = self._clock.time()
-        with self._write() as conn:
+        with self._shared() as shared, self._write(shared) as conn:
             updated = conn.execute(
                 self._q(
                     "UPDATE {p}saga SET lease_until = ? "
@@ -506,3 +521,4 @@ class SqliteJournal:
         for conn in connections:
             conn.close()
         self._local = threading.local()
+        self._shared_conn = None
