@@ -94,6 +94,23 @@ class TestComposition:
             "leave a",
         ]
 
+    def test_bound_methods_reuse_their_chain(self) -> None:
+        class Account:
+            def __init__(self, balance: int) -> None:
+                self.balance = balance
+
+            def read(self) -> int:
+                return self.balance
+
+        pipeline = Pipeline(*tracers([], "a"))
+        first, second = Account(1), Account(2)
+
+        assert pipeline.call(first.read) == 1
+        chain = pipeline._last[1]
+        assert pipeline.call(first.read) == 1
+        assert pipeline._last[1] is chain
+        assert pipeline.call(second.read) == 2
+
     def test_calls_with_different_functions_keep_apart(self) -> None:
         pipeline = Pipeline(*tracers([], "a"))
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from typing import ParamSpec, Protocol, TypeVar, runtime_checkable
@@ -115,7 +116,7 @@ class Pipeline:
         Call *fn* through every stage, outermost first.
         """
         last_fn, chain = self._last
-        if last_fn is not fn:
+        if not _same(last_fn, fn):
             chain = self._compose(fn)
             self._last = (fn, chain)
 
@@ -132,7 +133,7 @@ class Pipeline:
         Await *fn* through every stage, outermost first.
         """
         last_fn, achain = self._alast
-        if last_fn is not fn:
+        if not _same(last_fn, fn):
             achain = self._acompose(fn)
             self._alast = (fn, achain)
 
@@ -193,6 +194,18 @@ class Pipeline:
     def __repr__(self) -> str:
         stages = ", ".join(repr(strategy.name) for strategy in self.strategies)
         return f"Pipeline({stages}, name={self.name!r})"
+
+
+def _same(cached: object, fn: object) -> bool:
+    """
+    Return whether *fn* is the function whose chain is cached.
+
+    `obj.method` builds a new bound method on every access, so those are
+    compared by their object and function; anything else by identity.
+    """
+    if cached is fn:
+        return True
+    return type(fn) is types.MethodType and cached == fn
 
 
 def order_problems(strategies: tuple[Strategy, ...]) -> list[str]:
