@@ -292,10 +292,15 @@ def one_round(
     return results
 
 
-def gear_throughput() -> tuple[float, float]:
+def chunking_throughput() -> tuple[float, float, float]:
     """
-    Return MB/s of a pure-Python gear rolling hash and of SHA-256 (1 MiB blocks).
+    Return MB/s of a pure-Python gear rolling hash, of recovery's
+    content-defined chunker and of SHA-256 over 1 MiB blocks.
     """
+    import io
+
+    from recovery.backup.chunker import CdcChunker
+
     rng = random.Random(7)
     gear = [rng.getrandbits(64) for _ in range(256)]
     data = rng.randbytes(4 << 20)
@@ -314,7 +319,13 @@ def gear_throughput() -> tuple[float, float]:
         for offset in range(0, len(data), 1 << 20):
             hashlib.sha256(data[offset : offset + (1 << 20)]).digest()
     sha_mbs = 8 * len(data) / (time.perf_counter() - started) / 1e6
-    return gear_mbs, sha_mbs
+
+    big = rng.randbytes(64 << 20)
+    started = time.perf_counter()
+    for _ in CdcChunker(1 << 20).split(io.BytesIO(big).read):
+        pass
+    cdc_mbs = len(big) / (time.perf_counter() - started) / 1e6
+    return gear_mbs, cdc_mbs, sha_mbs
 
 
 def main() -> None:
@@ -347,10 +358,8 @@ def main() -> None:
                 samples[tool.name][phase].append(sample)
             print(f"round {round_no + 1}: {tool.name} done", file=sys.stderr)
 
-    gear_mbs, sha_mbs = gear_throughput()
-    report = render(
-        samples, size, files, args.rounds, [t.name for t in found], gear_mbs, sha_mbs
-    )
+    speeds = chunking_throughput()
+    report = render(samples, size, files, args.rounds, [t.name for t in found], speeds)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(report)
     print(report)
@@ -364,8 +373,7 @@ def render(
     files: int,
     rounds: int,
     names: list[str],
-    gear_mbs: float,
-    sha_mbs: float,
+    speeds: tuple[float, float, float],
 ) -> str:
     def med(name: str, phase: str, index: int) -> float:
         return statistics.median(s[index] for s in samples[name][phase])
@@ -413,9 +421,11 @@ def render(
         "",
         "### Chunking",
         "",
-        f"A gear rolling hash in pure Python runs at {gear_mbs:.0f} MB/s here, "
-        f"SHA-256 over 1 MiB blocks at {sha_mbs:.0f} MB/s, so recovery cuts files "
-        "into fixed 1 MiB chunks.",
+        "Throughput on random data, one thread: a gear rolling hash over every byte "
+        f"in pure Python {speeds[0]:.0f} MB/s; recovery's content-defined chunker "
+        f"(translate + find, then CRC-32 at candidates) {speeds[1]:.0f} MB/s; "
+        f"SHA-256 over 1 MiB blocks {speeds[2]:.0f} MB/s. recovery uses "
+        "content-defined chunks of about 1 MiB (256 KiB to 4 MiB) by default.",
         "",
     ]
     return "\n".join(lines)
