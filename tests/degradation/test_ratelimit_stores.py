@@ -17,7 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from recovery.errors import RateLimitedError, StoreUnavailableError
+from recovery.errors import (
+    ConfigurationError,
+    RateLimitedError,
+    StoreUnavailableError,
+)
 from recovery.events import Event
 from recovery.policies.ratelimit import (
     LimiterStore,
@@ -139,6 +143,10 @@ class TestSqlite:
         with sqlite3.connect(path) as connection:
             rows = connection.execute("SELECT key, tat_us FROM recovery_ratelimit")
             assert rows.fetchall() == [("api", 5_750_000)]
+
+    def test_table_name_must_be_an_identifier(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigurationError, match="table"):
+            SqliteLimiterStore(tmp_path / "limits.db", table="x; DROP TABLE y")
 
     def test_unusable_file_is_unavailable(self, tmp_path: Path) -> None:
         with pytest.raises(StoreUnavailableError):

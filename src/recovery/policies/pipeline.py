@@ -108,7 +108,7 @@ class Pipeline:
         self._last: tuple[object, object] = (None, None)
         self._alast: tuple[object, object] = (None, None)
         if check_order:
-            for message in order_problems(strategies):
+            for message in _order_problems(strategies):
                 warnings.warn(message, RecoveryWarning, stacklevel=2)
 
     def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -208,7 +208,7 @@ def _same(cached: object, fn: object) -> bool:
     return type(fn) is types.MethodType and cached == fn
 
 
-def order_problems(strategies: tuple[Strategy, ...]) -> list[str]:
+def _order_problems(strategies: tuple[Strategy, ...]) -> list[str]:
     """
     Return a message, with its fix, for each suspicious order of *strategies*.
     """

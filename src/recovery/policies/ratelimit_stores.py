@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import StoreError, StoreUnavailableError
+from ..errors import ConfigurationError, StoreError, StoreUnavailableError
 from .ratelimit import Gcra, RateLimitDecision
 
 if TYPE_CHECKING:
@@ -102,7 +102,9 @@ class SqliteLimiterStore:
         busy_timeout: float = 5.0,
     ) -> None:
         if not table.replace("_", "").isalnum():
-            raise StoreError(f"table must be a plain identifier, got {table!r}")
+            raise ConfigurationError(
+                f"table must be a plain identifier (letters, digits, _), got {table!r}"
+            )
         self.path = str(path)
         self.table = table
         self._busy_timeout = busy_timeout
