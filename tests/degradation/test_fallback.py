@@ -19,10 +19,10 @@ from recovery.policies.fallback import (
     Fallback,
     FallbackExhaustedError,
     FallbackInfo,
+    FallbackTier,
     FallbackUsed,
     LastGood,
     ResultRejectedError,
-    Tier,
     fallback_info,
 )
 from recovery.testing import FakeClock
@@ -42,7 +42,7 @@ class TestTiers:
         result = fallback.call_result(lambda x: x * 2, 21)
 
         assert result.value == 42
-        assert result.tier is Tier.PRIMARY
+        assert result.tier is FallbackTier.PRIMARY
         assert result.errors == ()
         assert result.staleness == 0.0
         assert not result.degraded
@@ -65,7 +65,7 @@ class TestTiers:
         result = Fallback(alt1, alt2).call_result(fails(first), "a", 1)
 
         assert result.value == "from alt2"
-        assert result.tier is Tier.ALTERNATIVE
+        assert result.tier is FallbackTier.ALTERNATIVE
         assert result.info.alternative == 1
         assert seen == [("alt1", first, ("a", 1)), ("alt2", second, ("a", 1))]
         assert result.errors == (first, second)
@@ -81,7 +81,7 @@ class TestTiers:
         result = fallback.call_result(fails(OSError("primary")))
 
         assert result.value == 0
-        assert result.tier is Tier.DEFAULT
+        assert result.tier is FallbackTier.DEFAULT
         assert [str(e) for e in result.errors] == ["primary", "alt"]
 
     def test_default_factory_receives_the_last_failure(self) -> None:
@@ -165,7 +165,7 @@ class TestTriggers:
 
         result = fallback.call_result(fails(KeyError()))
 
-        assert result.tier is Tier.DEFAULT
+        assert result.tier is FallbackTier.DEFAULT
         assert [type(e) for e in result.errors] == [KeyError, ResultRejectedError]
 
     @pytest.mark.parametrize("exc_type", [KeyboardInterrupt, SystemExit])
@@ -208,7 +208,7 @@ class TestLastGood:
         result = fallback.call_result(fails(ConnectionError()))
 
         assert result.value == "fresh"
-        assert result.tier is Tier.LAST_GOOD
+        assert result.tier is FallbackTier.LAST_GOOD
         assert result.staleness == 12.5
 
     def test_served_only_after_alternatives_fail(self) -> None:
@@ -281,7 +281,7 @@ class TestTransparentMode:
         assert fallback.call(fails(failure)) == "alt"
 
         assert fallback_info() == FallbackInfo(
-            "profiles", Tier.ALTERNATIVE, 0, 0.0, (failure,)
+            "profiles", FallbackTier.ALTERNATIVE, 0, 0.0, (failure,)
         )
 
     def test_fallback_info_is_none_after_a_primary_answer(self) -> None:
@@ -420,7 +420,7 @@ class TestAsync:
 
         info = fallback_info()
         assert info is not None
-        assert (info.tier, info.staleness) == (Tier.LAST_GOOD, 4.0)
+        assert (info.tier, info.staleness) == (FallbackTier.LAST_GOOD, 4.0)
 
     def test_async_alternative_in_a_sync_call_is_an_error(self) -> None:
         async def alt(failure: Exception) -> str:
@@ -451,13 +451,13 @@ class TestDecorator:
 # good, default) -> (tier, value, number of errors). "ok:x" answers x,
 # "boom" raises ConnectionError, "none" returns None (rejected by on_result).
 SCENARIOS = [
-    ("ok:p", [], False, None, (Tier.PRIMARY, "p", 0)),
-    ("boom", ["ok:a"], False, None, (Tier.ALTERNATIVE, "a", 1)),
-    ("boom", ["boom", "ok:b"], False, None, (Tier.ALTERNATIVE, "b", 2)),
-    ("none", ["ok:a"], False, None, (Tier.ALTERNATIVE, "a", 1)),
-    ("boom", ["boom"], True, "d", (Tier.LAST_GOOD, "stale", 2)),
-    ("boom", ["none"], False, "d", (Tier.DEFAULT, "d", 2)),
-    ("none", [], True, None, (Tier.LAST_GOOD, "stale", 1)),
+    ("ok:p", [], False, None, (FallbackTier.PRIMARY, "p", 0)),
+    ("boom", ["ok:a"], False, None, (FallbackTier.ALTERNATIVE, "a", 1)),
+    ("boom", ["boom", "ok:b"], False, None, (FallbackTier.ALTERNATIVE, "b", 2)),
+    ("none", ["ok:a"], False, None, (FallbackTier.ALTERNATIVE, "a", 1)),
+    ("boom", ["boom"], True, "d", (FallbackTier.LAST_GOOD, "stale", 2)),
+    ("boom", ["none"], False, "d", (FallbackTier.DEFAULT, "d", 2)),
+    ("none", [], True, None, (FallbackTier.LAST_GOOD, "stale", 1)),
     ("boom", ["boom", "boom"], False, None, None),
 ]
 
@@ -503,7 +503,7 @@ async def test_sync_and_async_shells_agree(
     alternatives: list[str],
     has_last_good: bool,
     default: str | None,
-    expected: tuple[Tier, str, int] | None,
+    expected: tuple[FallbackTier, str, int] | None,
 ) -> None:
     outcomes: list[tuple[object, ...]] = []
     for shell in ("sync", "async"):

@@ -17,7 +17,12 @@ from recovery.events import Event, current_pipeline
 from recovery.policies.backoff import constant
 from recovery.policies.breaker import CircuitBreaker
 from recovery.policies.bulkhead import Bulkhead
-from recovery.policies.fallback import Fallback, FallbackUsed, Tier, fallback_info
+from recovery.policies.fallback import (
+    Fallback,
+    FallbackTier,
+    FallbackUsed,
+    fallback_info,
+)
 from recovery.policies.pipeline import Pipeline, RecoveryWarning, Strategy
 from recovery.policies.ratelimit import RateLimiter
 from recovery.policies.retry import Retry
@@ -196,7 +201,7 @@ class TestEvents:
 
         info = fallback_info()
         assert info is not None
-        assert info.tier is Tier.DEFAULT
+        assert info.tier is FallbackTier.DEFAULT
 
 
 class TestOrderChecks:

@@ -57,10 +57,10 @@ __all__ = [
     "FallbackExhaustedError",
     "FallbackInfo",
     "FallbackResult",
+    "FallbackTier",
     "FallbackUsed",
     "LastGood",
     "ResultRejectedError",
-    "Tier",
     "fallback_info",
 ]
 
@@ -71,7 +71,7 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 
-class Tier(enum.Enum):
+class FallbackTier(enum.Enum):
     """
     Which part of a fallback chain produced the answer.
     """
@@ -94,7 +94,7 @@ class FallbackInfo:
     """
 
     source: str
-    tier: Tier
+    tier: FallbackTier
     alternative: int | None = None
     staleness: float = 0.0
     errors: tuple[Exception, ...] = ()
@@ -104,7 +104,7 @@ class FallbackInfo:
         """
         Whether anything but the primary answered.
         """
-        return self.tier is not Tier.PRIMARY
+        return self.tier is not FallbackTier.PRIMARY
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -117,7 +117,7 @@ class FallbackResult(Generic[T]):
     info: FallbackInfo
 
     @property
-    def tier(self) -> Tier:
+    def tier(self) -> FallbackTier:
         """
         The tier that answered.
         """
@@ -163,7 +163,7 @@ def fallback_info() -> FallbackInfo | None:
 
 
 def _remember(info: FallbackInfo) -> None:
-    if info.tier is not Tier.PRIMARY:
+    if info.tier is not FallbackTier.PRIMARY:
         _info.set(info)
     elif _info.get() is not None:
         _info.set(None)
@@ -361,7 +361,7 @@ class Fallback:
         self._clock = clock
         self._emitter = EventEmitter(listeners)
         self.name = name
-        self._primary_info = FallbackInfo(name, Tier.PRIMARY)
+        self._primary_info = FallbackInfo(name, FallbackTier.PRIMARY)
 
     @property
     def last_good(self) -> LastGood | None:
@@ -518,7 +518,9 @@ class Fallback:
                 continue
             self._refuse_awaitable(value, f"alternatives[{index}]")
             if self._accepts(value, errors):
-                return self._answered(value, Tier.ALTERNATIVE, index, 0.0, errors)
+                return self._answered(
+                    value, FallbackTier.ALTERNATIVE, index, 0.0, errors
+                )
 
         served: tuple[R, FallbackInfo] | None = self._stale_or_default(
             errors, args, kwargs
@@ -537,7 +539,7 @@ class Fallback:
             errors.append(exc)
             raise self._exhausted(errors) from None
         self._refuse_awaitable(value, "default_factory")
-        return self._answered(value, Tier.DEFAULT, None, 0.0, errors)
+        return self._answered(value, FallbackTier.DEFAULT, None, 0.0, errors)
 
     async def _arecover(
         self, failure: Exception, args: tuple[object, ...], kwargs: dict[str, object]
@@ -553,7 +555,9 @@ class Fallback:
                 errors.append(exc)
                 continue
             if self._accepts(value, errors):
-                return self._answered(value, Tier.ALTERNATIVE, index, 0.0, errors)
+                return self._answered(
+                    value, FallbackTier.ALTERNATIVE, index, 0.0, errors
+                )
 
         served: tuple[R, FallbackInfo] | None = self._stale_or_default(
             errors, args, kwargs
@@ -573,7 +577,7 @@ class Fallback:
             self._check_handled(exc)
             errors.append(exc)
             raise self._exhausted(errors) from None
-        return self._answered(value, Tier.DEFAULT, None, 0.0, errors)
+        return self._answered(value, FallbackTier.DEFAULT, None, 0.0, errors)
 
     def _stale_or_default(
         self,
@@ -589,10 +593,12 @@ class Fallback:
             hit = self._last_good.lookup(key, self._clock.now())
             if hit is not None:
                 value, age = hit
-                return self._answered(value, Tier.LAST_GOOD, None, age, errors)
+                return self._answered(value, FallbackTier.LAST_GOOD, None, age, errors)
 
         if self._default is not _MISSING:
-            return self._answered(self._default, Tier.DEFAULT, None, 0.0, errors)
+            return self._answered(
+                self._default, FallbackTier.DEFAULT, None, 0.0, errors
+            )
         return None
 
     def _refuse_awaitable(self, value: object, what: str) -> None:
@@ -623,7 +629,7 @@ class Fallback:
     def _answered(
         self,
         value: object,
-        tier: Tier,
+        tier: FallbackTier,
         alternative: int | None,
         staleness: float,
         errors: list[Exception],
