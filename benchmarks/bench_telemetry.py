@@ -176,9 +176,10 @@ def main() -> None:
         "Without any listener the retry builds no events at all. Any "
         "process-wide listener makes it build and dispatch them (the no-op "
         "row); each adapter adds its own work on top: a lookup by kind, the "
-        "labels (cached), and a locked dict update per metric fed. The two "
-        "adapters share that listener; they differ only at collection, which "
-        "is not timed here. `retry_scheduled` feeds two counters.",
+        "labels (cached), then per metric fed an `inc` of a cached "
+        "prometheus-client child, or (OpenTelemetry) a locked dict update "
+        "read at collection, which is not timed here. `retry_scheduled` "
+        "feeds two counters.",
         "",
         "### The listener alone, on one `RetryScheduled` event",
         "",

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import subprocess
 import sys
 import threading
+from pathlib import Path
 from typing import ClassVar, cast
 
 import pytest
-from prometheus_client import REGISTRY, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from recovery.errors import ConfigurationError
 from recovery.events import Event, EventEmitter
@@ -280,3 +284,29 @@ def test_threads_counting_at_once_lose_nothing(clock: FakeClock) -> None:
         assert backend.link is not None
         backend.link.uninstrument()
     tel.shutdown()
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_prometheus_multiprocess_mode_sums_the_workers(tmp_path: Path) -> None:
+    """
+    Two worker processes count into the client's multiprocess files.
+    """
+    worker = Path(__file__).with_name("multiprocess_worker.py")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(worker), str(tmp_path), "shared"], env=env
+        )
+        for _ in range(2)
+    ]
+    assert [proc.wait(timeout=60) for proc in procs] == [0, 0]
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(tmp_path))  # type: ignore[no-untyped-call]
+    labels = {"strategy": "shared", "pipeline": ""}
+
+    assert registry.get_sample_value("recovery_retry_retries_total", labels) == 2
+    assert (
+        registry.get_sample_value("recovery_retry_waited_seconds_total", labels) == 0.5
+    )

@@ -3,9 +3,10 @@ The listener both adapters share: events in, measurements out.
 
 An `Instrumentation` adds one process-wide event listener. For each event it
 looks up the catalog's rules by `kind` and hands each measurement to the
-sink of its metric in the `MetricTables` that the backend reads when it
-collects. Breakers passed to `track` are read at collection too, for their
-call counters and state.
+sink of its metric: the backend's own metric when the adapter provides one
+(Prometheus), else the `MetricTables` that the backend reads when it
+collects (OpenTelemetry). Breakers passed to `track` are read at collection
+too, for their call counters and state.
 """
 
 from __future__ import annotations
@@ -20,15 +21,18 @@ from typing import TYPE_CHECKING
 
 from .. import events
 from ..events import Event
-from ._catalog import BREAKER_STATE_CODES, RULES, Rule, Sink, label_text
+from ._catalog import BREAKER_STATE_CODES, RULES, Metric, Rule, Sink, label_text
 from ._tables import MetricTables
 
 if TYPE_CHECKING:
     from ..policies.breaker import CircuitBreaker
 
-__all__ = ["BreakerReading", "Instrumentation"]
+__all__ = ["BreakerReading", "Instrumentation", "SinkFactory"]
 
 logger = logging.getLogger(__name__)
+
+# Returns the backend's own sink for a metric, or None to use the tables.
+SinkFactory = Callable[[Metric], Sink | None]
 
 # The outcomes of `recovery.breaker.calls`, and the metrics() field of each.
 _CALL_FIELDS = (
@@ -63,6 +67,7 @@ class Instrumentation:
     def __init__(
         self,
         *,
+        sink_for: SinkFactory | None = None,
         on_event: Callable[[Event], None] | None = None,
         on_close: Callable[[], None] | None = None,
     ) -> None:
@@ -79,7 +84,8 @@ class Instrumentation:
             for rule in rules:
                 name = rule.metric.name
                 if name not in sinks:
-                    sinks[name] = self.tables.sink(rule.metric)
+                    own = sink_for(rule.metric) if sink_for is not None else None
+                    sinks[name] = own or self.tables.sink(rule.metric)
             routes[kind] = tuple((rule, sinks[rule.metric.name]) for rule in rules)
         self._routes = routes
         self._state_sink = sinks["recovery.breaker.state"]

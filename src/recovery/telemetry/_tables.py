@@ -2,10 +2,10 @@
 In-process aggregation: the current value of every series, read at export.
 
 The listener only adds to these tables (a lock and a dict update per
-measurement); the backends read them when they collect. That keeps the cost
-per event far below a backend's own per-measurement work (OpenTelemetry's
-SDK validates and hashes every attribute set it is given), lets a gauge
-series be removed, and makes both backends export the very same numbers.
+measurement); the OpenTelemetry adapter reads them from observable
+instruments when its reader collects. That keeps the cost per event far
+below the SDK's own per-measurement work (it validates and hashes every
+attribute set it is given) and lets a gauge series be removed.
 """
 
 from __future__ import annotations
