@@ -70,6 +70,9 @@ class BackupJob:
         self.total_files = 0
 
     def run(self, items: list[SourceItem]) -> list[Entry]:
+        """
+        Return the entries for *items*, once every new chunk is durable.
+        """
         reused: dict[str, Entry] = {}
         for item in items:
             if item.type is EntryType.FILE:

@@ -105,6 +105,7 @@ class BackupRepository:
         self.host = host or socket.gethostname()
         self._emitter = EventEmitter(listeners)
         self._config: dict[str, object] | None = None
+        self._chunk_store: ChunkStore | None = None
 
     def __repr__(self) -> str:
         return f"BackupRepository({self.path!r})"
@@ -152,6 +153,7 @@ class BackupRepository:
         }
         write_atomic(self._at(_CONFIG), json.dumps(config, indent=2).encode())
         self._config = None
+        self._chunk_store = None
 
     @property
     def chunker(self) -> Chunker:
@@ -184,13 +186,17 @@ class BackupRepository:
         return self._config
 
     def _store(self) -> ChunkStore:
-        level = self._settings()["compression_level"]
-        assert isinstance(level, int)
-        # Manifests and chunks share the codec; chunks never exceed the
-        # chunk size, which bounds what a damaged frame can make us allocate.
-        return ChunkStore(
-            self._at("chunks"), Codec(level), max_chunk_size=self.chunker.max_size
-        )
+        if self._chunk_store is None:
+            level = self._settings()["compression_level"]
+            assert isinstance(level, int)
+            # Manifests and chunks share the codec; chunks never exceed the
+            # maximum chunk size, which bounds what a damaged frame can make
+            # us allocate.
+            self._chunk_store = ChunkStore(
+                self._at("chunks"), Codec(level), max_chunk_size=self.chunker.max_size
+            )
+
+        return self._chunk_store
 
     def _at(self, *parts: str) -> str:
         return os.path.join(self.path, *parts)
