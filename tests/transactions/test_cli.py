@@ -145,6 +145,11 @@ def test_errors_are_reported_with_exit_status_1(tmp_path: Path) -> None:
     assert nowhere.returncode == 1
     assert "no journal at" in nowhere.stderr
     assert not (tmp_path / "typo.db").exists()
+    bad_definitions = cli(
+        "recover", "--journal", str(stuck_path), "--definitions", "no_such_module:X"
+    )
+    assert bad_definitions.returncode == 1
+    assert "cannot load --definitions no_such_module:X" in bad_definitions.stderr
     assert first.returncode == 0, first.stderr
     assert wrong_state.returncode == 1
     assert "is compensating; this action needs it to be one of" in wrong_state.stderr

@@ -68,7 +68,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     show.set_defaults(handler=_show)
 
     recover = actions.add_parser("recover", help="finish sagas whose process died")
-    recover.add_argument("--definitions", required=True, metavar="MODULE:NAME")
+    recover.add_argument(
+        "--definitions",
+        required=True,
+        metavar="MODULE:NAME",
+        help="an importable dict or list of the application's Saga objects",
+    )
     recover.add_argument(
         "--lease", type=float, default=60.0, help="seconds to own each saga"
     )
@@ -234,8 +239,10 @@ def _definitions(spec: str) -> Mapping[str, Saga] | Iterable[Saga]:
     # Like other application runners, let the current directory be imported.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    module = importlib.import_module(module_name)
-    value = getattr(module, attribute)
+    try:
+        value = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise SystemExit(f"recovery: cannot load --definitions {spec}: {exc}") from exc
     if isinstance(value, Saga):
         return [value]
     if isinstance(value, Mapping | list | tuple):
