@@ -13,6 +13,7 @@ import pytest
 
 from recovery.backup import (
     BackupRepository,
+    EntrySkipped,
     EntryType,
     RepositoryError,
     RepositoryLockedError,
@@ -114,10 +115,16 @@ class TestBackupAndRestore:
     ) -> None:
         source = make_tree(tmp_path / "src")
         os.mkfifo(source / "pipe")
+        seen: list[Event] = []
+        repo._emitter.add(seen.append)
 
         result = repo.backup(source, series="s")
 
         assert set(result.summary.skipped) == {"pipe"}
+        skipped = [e for e in seen if isinstance(e, EntrySkipped)]
+        assert [(e.path, e.reason) for e in skipped] == [
+            ("pipe", "not a regular file, directory or symlink")
+        ]
 
 
 class TestDeduplicationAndIncrementals:

@@ -443,7 +443,17 @@ def _run_verify(args: argparse.Namespace) -> int:
             return 2
         subset = (k, n)
 
-    report = _repo(args).verify(read_data=args.read_data, subset=subset)
+    with _bar(args.read_data or subset is not None, "verify") as bar:
+        callback = None
+        if bar is not None:
+            progress, task = bar
+
+            def callback(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=max(total, 1))
+
+        report = _repo(args).verify(
+            read_data=args.read_data, subset=subset, progress=callback
+        )
     lines = [
         f"{report.snapshots} snapshots, {report.chunks_referenced} chunks referenced, "
         f"{report.chunks_read} chunks re-hashed"
