@@ -5,6 +5,7 @@ crash, then `recover_sagas` finishes the saga from the journal.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -510,3 +511,33 @@ def test_sagas_taken_over_by_another_worker_are_reported_as_lost() -> None:
     assert inner[0].finished == {"s1": SagaStatus.COMPLETED, "s2": SagaStatus.COMPLETED}
     assert sorted(outer.lost) == ["s1", "s2"]
     assert (outer.finished, outer.errors) == ({}, {})
+
+
+async def test_cancelled_saga_is_left_for_recovery_not_compensated() -> None:
+    journal = MemoryJournal()
+    started = asyncio.Event()
+    effects: list[str] = []
+
+    async def slow(ctx: SagaContext) -> str:
+        started.set()
+        await asyncio.Event().wait()  # until cancelled
+        return "never"
+
+    async def undo(ctx: SagaContext, result: object) -> None:
+        effects.append("undo")
+
+    saga = Saga(
+        "c", [Step("a", lambda ctx: "a", undo), Step("b", slow)], journal=journal
+    )
+    task = asyncio.create_task(saga.arun(saga_id="c1"))
+    await started.wait()
+
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert effects == []
+    header = journal.load("c1").header
+    assert (header.status, header.lease_until) == (SagaStatus.RUNNING, 0.0)
+    claims = journal.claim("w", lease=60, limit=5, is_dead=lambda owner: False)
+    assert [c.saga_id for c in claims] == ["c1"]
