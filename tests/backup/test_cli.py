@@ -74,6 +74,7 @@ def test_full_cycle(tmp_path: Path) -> None:
     assert "no errors found" in verified
 
 
+@pytest.mark.slow
 def test_damage_and_usage_errors_set_the_exit_status(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     ok(cli(repo, "init"))
