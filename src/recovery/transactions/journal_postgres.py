@@ -386,20 +386,21 @@ class PostgresJournal:
         Return the saga's header and records, checked for damage.
         """
         with self._transaction() as cur:
-            # REPEATABLE READ is not needed: records are append-only and the
-            # header's last_seq is checked against them below.
             header = self._exec(
                 cur, "SELECT {header} FROM {t}saga WHERE saga_id = %s", (saga_id,)
             ).fetchone()
+            if header is None:
+                raise SagaNotFoundError(f"no saga {saga_id!r} in {self._where}")
+            # Records are committed together with the header that counts
+            # them, so reading up to the count read above gives a consistent
+            # history even while another worker appends.
+            last_seq = header[7] if isinstance(header[7], int) else 0
             rows = self._exec(
                 cur,
                 "SELECT {record} FROM {t}saga_record WHERE saga_id = %s "
-                "AND seq <= (SELECT last_seq FROM {t}saga WHERE saga_id = %s) "
-                "ORDER BY seq",
-                (saga_id, saga_id),
+                "AND seq <= %s ORDER BY seq",
+                (saga_id, last_seq),
             ).fetchall()
-        if header is None:
-            raise SagaNotFoundError(f"no saga {saga_id!r} in {self._where}")
 
         return history_from_rows(header, rows, self._where)
 
