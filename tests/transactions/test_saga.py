@@ -463,6 +463,9 @@ def test_completed_event_and_stuck_and_failed_events() -> None:
         SagaCompensationFailed,
         SagaFailed,
     ]
+    stuck_event = next(e for e in events if isinstance(e, SagaStuck))
+    assert stuck_event.step == "a"
+    assert "compensation of step 'a' gave up" in stuck_event.reason
 
 
 async def test_arun_awaits_async_steps_and_compensations() -> None:

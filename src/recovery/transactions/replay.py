@@ -179,6 +179,7 @@ class SagaState:
         self.failure: _Failure | None = None
         self.terminal: SagaStatus | None = None
         self.stuck_reason: str | None = None
+        self.stuck_step: str | None = None
         self.last_seq = 0
         self._forced: set[int] = set()
 
@@ -233,8 +234,10 @@ class SagaState:
                 error=str(control.get("error", "")),
             )
         elif kind is RecordKind.SAGA_STUCK:
+            control = self._control(record)
             self.terminal = SagaStatus.STUCK
-            self.stuck_reason = str(self._control(record).get("reason", ""))
+            self.stuck_reason = str(control.get("reason", ""))
+            self.stuck_step = self._defs[self._int_field(record, control, "step")].name
         elif kind is RecordKind.SAGA_COMPLETED:
             self.terminal = SagaStatus.COMPLETED
         elif kind is RecordKind.SAGA_COMPENSATED:
@@ -284,6 +287,7 @@ class SagaState:
                     self._forced.add(index)
             self.terminal = None
             self.stuck_reason = None
+            self.stuck_step = None
         else:
             raise self._corrupt(record, f"unknown operator action {action!r}")
 

@@ -206,7 +206,7 @@ class Saga:
         step_pass = self._start(input, saga_id)
         step_pass.create()
         _guarded(step_pass, step_pass.drive)
-        return step_pass.outcome(raise_failure=True)
+        return step_pass.outcome()
 
     async def arun(
         self,
@@ -221,7 +221,7 @@ class Saga:
         step_pass = self._start(input, saga_id)
         await step_pass.aio(step_pass.create)
         await _aguarded(step_pass, step_pass.adrive)
-        return step_pass.outcome(raise_failure=True)
+        return step_pass.outcome()
 
     def _start(self, input: object, saga_id: str | None) -> _Pass:
         # Plans the first record; the caller stores it (sync or async).
@@ -592,7 +592,7 @@ class _Pass:
                 SagaStuck(
                     source=source,
                     saga_id=saga_id,
-                    step=pending[0] if pending else (self.state.failed_step or ""),
+                    step=self.state.stuck_step or "",
                     reason=self.state.stuck_reason or "",
                 )
             )
@@ -606,12 +606,12 @@ class _Pass:
                 )
             )
 
-    def outcome(self, *, raise_failure: bool) -> SagaOutcome:
+    def outcome(self) -> SagaOutcome:
         """
         Return the outcome, or raise `SagaFailedError` if the saga failed.
         """
         status = self.state.status
-        if status is SagaStatus.COMPLETED or not raise_failure:
+        if status is SagaStatus.COMPLETED:
             return SagaOutcome(self.saga_id, status, self.state.results())
 
         error = self.step_error
