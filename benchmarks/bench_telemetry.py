@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import platform
 import statistics
 import sys
@@ -140,6 +141,7 @@ def main() -> None:
 
     timed = run(scenarios(), rounds=args.rounds)
     _Active.use(None)
+    load = os.getloadavg()[0]
 
     calls = [s for s in timed if s.group == "call"]
     singles = [s for s in timed if s.group == "event"]
@@ -162,8 +164,9 @@ def main() -> None:
         f"Python {platform.python_version()} on {platform.machine()}, "
         f"prometheus-client {version('prometheus-client')}, "
         f"opentelemetry-sdk {version('opentelemetry-sdk')}; "
-        f"{args.rounds} shuffled rounds, "
-        "medians. Event logging off.",
+        f"{args.rounds} shuffled rounds, medians. Event logging off. Load "
+        f"average {load:.1f} at the end (a shared machine: read the ratios, "
+        "which are paired per round, before the ns).",
         "",
         "### A retried call (fails twice, then succeeds: 5 events)",
         "",
