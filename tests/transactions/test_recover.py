@@ -541,3 +541,28 @@ async def test_cancelled_saga_is_left_for_recovery_not_compensated() -> None:
     assert (header.status, header.lease_until) == (SagaStatus.RUNNING, 0.0)
     claims = journal.claim("w", lease=60, limit=5, is_dead=lambda owner: False)
     assert [c.saga_id for c in claims] == ["c1"]
+
+
+def test_dead_owner_detection_can_be_switched_off(tmp_path: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    host = new_worker_id().split(":")[0]
+    journal = MemoryJournal()
+    saga = saga_for(World(), journal, fail_c=False)
+    journal.create(
+        JournalRecord(
+            saga_id="s",
+            seq=1,
+            kind=RecordKind.SAGA_STARTED,
+            payload="null",
+            owner=f"{host}:{child.pid}:gone",
+            fence=1,
+            at=1.0,
+        ),
+        saga_type="trip",
+        definition_hash=saga.definition_hash,
+        lease=60.0,
+    )
+
+    assert recover_sagas(journal, [saga], detect_dead_owners=False).finished == {}
+    assert recover_sagas(journal, [saga]).finished == {"s": SagaStatus.COMPLETED}

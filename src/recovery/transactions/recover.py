@@ -85,6 +85,10 @@ def _registry(definitions: Mapping[str, Saga] | Iterable[Saga]) -> dict[str, Sag
     return registry
 
 
+def _never_dead(owner: str) -> bool:
+    return False
+
+
 def _unknown(claim: Claim, registry: Mapping[str, Saga]) -> SagaDefinitionError:
     known = ", ".join(sorted(registry)) or "none"
     return SagaDefinitionError(
@@ -127,14 +131,19 @@ def recover_sagas(
     lease: float = 60.0,
     batch: int = 10,
     owner: str | None = None,
+    detect_dead_owners: bool = True,
 ) -> RecoveryReport:
     """
     Finish every abandoned saga in *journal*; return what was done.
 
     *definitions* are the sagas that may be resumed (a dict or a list; each
     is known by its name); only sagas of those types are claimed, *batch*
-    at a time. Sagas the run cannot finish are reported in `errors`, logged at
-    ERROR and released untouched. Async steps need `arecover_sagas`.
+    at a time. An owner whose process no longer exists on this host is
+    taken as gone at once; pass ``detect_dead_owners=False`` where hosts
+    share a host name but not their process ids (containers given the same
+    host name), so that only expired leases count. Sagas the run cannot
+    finish are reported in `errors`, logged at ERROR and released untouched.
+    Async steps need `arecover_sagas`.
     """
     registry = _registry(definitions)
     lease = require_positive("lease", lease)
@@ -147,7 +156,7 @@ def recover_sagas(
         owner,
         lease=lease,
         limit=batch,
-        is_dead=is_dead_locally,
+        is_dead=is_dead_locally if detect_dead_owners else _never_dead,
         saga_types=list(registry),
     ):
         for claim in claims:
@@ -191,6 +200,7 @@ async def arecover_sagas(
     lease: float = 60.0,
     batch: int = 10,
     owner: str | None = None,
+    detect_dead_owners: bool = True,
 ) -> RecoveryReport:
     """
     Finish every abandoned saga in *journal* from the event loop; the async
@@ -209,7 +219,7 @@ async def arecover_sagas(
         owner,
         lease=lease,
         limit=batch,
-        is_dead=is_dead_locally,
+        is_dead=is_dead_locally if detect_dead_owners else _never_dead,
         saga_types=list(registry),
     ):
         for claim in claims:
