@@ -42,7 +42,8 @@ _TEXT_LIMIT = 1024
 # Tracked breakers are read for these two metrics, at each collection.
 _READ_BREAKERS = frozenset({"recovery.breaker.state", "recovery.breaker.calls"})
 
-_providers: set[int] = set()
+# Instrumented providers by id; holding them keeps their ids from reuse.
+_providers: dict[int, MeterProvider] = {}
 _providers_lock = threading.Lock()
 
 
@@ -76,7 +77,7 @@ def instrument(
                 f"meter_provider {provider!r} is already instrumented; call "
                 "uninstrument() on its Instrumentation first"
             )
-        _providers.add(id(provider))
+        _providers[id(provider)] = provider
 
     meter = provider.get_meter("recovery")
     on_event = _span_recorder(trace.get_current_span) if span_events else None
@@ -88,7 +89,7 @@ def instrument(
 
 def _forget(provider: MeterProvider) -> None:
     with _providers_lock:
-        _providers.discard(id(provider))
+        _providers.pop(id(provider), None)
 
 
 def _observe(meter: Meter, link: Instrumentation) -> None:
