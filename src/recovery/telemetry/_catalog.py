@@ -206,6 +206,7 @@ class Rule:
 
     __slots__ = (
         "_codes",
+        "_const",
         "_fields",
         "_labels",
         "_read",
@@ -239,6 +240,7 @@ class Rule:
             for spec in (labels[name] for name in self.metric.attributes)
         )
         self._value = value
+        self._const = None if isinstance(value, str) else value
         self._codes = codes
         self.remove = remove
         # A tuple of every label field (a lone value when there is one).
@@ -280,6 +282,8 @@ class Rule:
 
         if self.remove:
             return None, labels
+        if self._const is not None:
+            return self._const, labels
         value = self._number(event)
         return None if value is None else (value, labels)
 
