@@ -84,6 +84,9 @@ def test_list_show_and_recover_a_crashed_saga(tmp_path: Path) -> None:
 
     listed = cli("list", "--journal", journal)
     shown = cli("show", "trip-1", "--journal", journal)
+    leases_only = cli(
+        "recover", "--journal", journal, "--definitions", DEFINITIONS, "--leases-only"
+    )
     recovered = cli("recover", "--journal", journal, "--definitions", DEFINITIONS)
     again = cli("recover", "--journal", journal, "--definitions", DEFINITIONS)
     final = cli("list", "--journal", journal, "--status", "compensated")
@@ -95,6 +98,7 @@ def test_list_show_and_recover_a_crashed_saga(tmp_path: Path) -> None:
     assert "status running" in shown.stdout
     for text in ("saga_started", "step_completed", "trip-1:b:action"):
         assert text in shown.stdout
+    assert (leases_only.returncode, leases_only.stdout) == (0, "nothing to recover\n")
     assert recovered.returncode == 0, recovered.stderr
     assert "trip-1" in recovered.stdout
     assert "compensated" in recovered.stdout

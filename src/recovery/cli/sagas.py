@@ -77,6 +77,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     recover.add_argument(
         "--lease", type=float, default=60.0, help="seconds to own each saga"
     )
+    recover.add_argument(
+        "--leases-only",
+        action="store_true",
+        help="take over only sagas whose lease expired, not those whose owner "
+        "process on this host is gone (for containers sharing a host name)",
+    )
     recover.set_defaults(handler=_recover)
 
     retry = actions.add_parser("retry", help="send a stuck saga back to recovery")
@@ -182,7 +188,14 @@ def _recover(args: argparse.Namespace) -> int:
     definitions = _definitions(args.definitions)
     with _journal(args) as journal:
         # The async twin runs sync and async steps alike.
-        report = asyncio.run(arecover_sagas(journal, definitions, lease=args.lease))
+        report = asyncio.run(
+            arecover_sagas(
+                journal,
+                definitions,
+                lease=args.lease,
+                detect_dead_owners=not args.leases_only,
+            )
+        )
     return _report(report)
 
 
