@@ -15,6 +15,7 @@ import hashlib
 import os
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ._fs import TEMP_SUFFIX, fsync_dir
@@ -130,8 +131,12 @@ class ChunkStore:
         """
         Fsync the chunk directories named by their two-digit *prefixes*.
         """
-        for prefix in sorted(prefixes):
-            fsync_dir(os.path.join(self.root, prefix))
+        # Concurrent fsyncs share the file system's journal commits, so
+        # many directories cost little more than one.
+        paths = [os.path.join(self.root, prefix) for prefix in sorted(prefixes)]
+        with ThreadPoolExecutor(8, thread_name_prefix="recovery-fsync") as pool:
+            for _ in pool.map(fsync_dir, paths):
+                pass
 
     def stored(self) -> Iterator[StoredChunk]:
         """

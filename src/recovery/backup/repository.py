@@ -85,7 +85,9 @@ class BackupRepository:
     Args:
         path: the repository directory (created by `init`).
         clock: gives snapshot creation times (`clock.time()`) and durations.
-        workers: threads that compress and write chunks during a backup.
+        workers: threads that compress and write chunks during a backup
+            (restore uses twice as many); by default one more than the
+            CPUs, at most 4, so one can wait on fsync while others compress.
         host: the host name recorded in snapshots (default: this host).
         listeners: receive this repository's events.
     """
@@ -95,12 +97,14 @@ class BackupRepository:
         path: str | os.PathLike[str],
         *,
         clock: Clock = SYSTEM_CLOCK,
-        workers: int = 2,
+        workers: int | None = None,
         host: str | None = None,
         listeners: Iterable[Listener] = (),
     ) -> None:
         self.path = os.fspath(path)
         self.clock = clock
+        if workers is None:
+            workers = min(4, (os.cpu_count() or 1) + 1)
         self.workers = require_int("workers", workers, minimum=1, maximum=64)
         self.host = host or socket.gethostname()
         self._emitter = EventEmitter(listeners)
