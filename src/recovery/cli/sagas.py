@@ -4,6 +4,7 @@
     recovery sagas list    --journal PATH_OR_URL [--status STATUS ...]
     recovery sagas show ID --journal PATH_OR_URL
     recovery sagas recover --journal PATH_OR_URL --definitions MODULE:NAME
+                           [--leases-only]
     recovery sagas retry ID --journal PATH_OR_URL [--definitions MODULE:NAME]
     recovery sagas abort ID --journal PATH_OR_URL [--force] [--note TEXT]
 
