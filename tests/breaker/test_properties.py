@@ -1,5 +1,6 @@
 """
-Property tests: the breaker's state machine against a small reference model.
+Property tests: the breaker's state machine against a small reference model,
+on a FakeClock, through each store.
 
 The model is written from the rules in the documentation, independently of
 `BreakerMachine`: consecutive failures trip; the open duration doubles per
@@ -10,7 +11,9 @@ permits; only outcomes of the current generation decide.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -18,16 +21,23 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     consumes,
     invariant,
+    multiple,
     rule,
+    run_state_machine_as_test,
 )
 
 from recovery.policies.breaker_core import (
     AdmissionKind,
     BreakerConfig,
-    BreakerMachine,
     BreakerState,
     Outcome,
 )
+from recovery.stores.base import BreakerStore
+from recovery.stores.memory import MemoryStore
+from recovery.stores.redis import RedisStore
+from recovery.stores.sqlite import SqliteStore
+from recovery.testing import FakeClock
+from tests.stores.conftest import redis_cleanup
 
 THRESHOLD = 2
 RESET = 10.0
@@ -103,88 +113,145 @@ class Model:
         self._enter(state)
 
 
+NAME = "model"
+CONFIG = BreakerConfig(
+    failure_threshold=THRESHOLD,
+    reset_timeout=RESET,
+    reset_timeout_multiplier=2.0,
+    reset_timeout_max=CAP,
+    half_open_calls=TRIALS,
+    half_open_timeout=LEASE,
+)
+
+
 class BreakerComparison(RuleBasedStateMachine):
-    """Drive the machine and the model with the same steps and compare."""
+    """
+    Drive a store and the model with the same steps, on a FakeClock, and
+    compare every answer.
+    """
 
     held = Bundle("held")
 
     def __init__(self) -> None:
         super().__init__()
-        config = BreakerConfig(
-            failure_threshold=THRESHOLD,
-            reset_timeout=RESET,
-            reset_timeout_multiplier=2.0,
-            reset_timeout_max=CAP,
-            half_open_calls=TRIALS,
-            half_open_timeout=LEASE,
-        )
-        self.now = 0.0
-        self.machine = BreakerMachine(config, self.now)
+        self.clock = FakeClock()
+        self.store = self.make_store(self.clock)
         self.model = Model()
         self.permits = itertools.count()
 
+    def make_store(self, clock: FakeClock) -> BreakerStore:
+        return MemoryStore(clock=clock)
+
+    def teardown(self) -> None:
+        self.store.close()
+
     def _admit(self) -> tuple[str, int, str | None]:
         permit = f"p{next(self.permits)}"
-        admission = self.machine.acquire(self.now, permit)
-        expected = self.model.acquire(self.now, permit)
+        admission = self.store.acquire(NAME, CONFIG, permit)
+        expected = self.model.acquire(self.clock.now(), permit)
         assert admission.kind.value == expected
         return expected, admission.generation, admission.permit
+
+    def _record(self, generation: int, permit: str | None, failed: bool) -> None:
+        outcome = Outcome.FAILURE if failed else Outcome.SUCCESS
+        self.store.record(NAME, CONFIG, generation, permit, outcome, 0.0)
+        self.model.record(self.clock.now(), generation, permit, failed)
 
     @rule(failed=st.booleans())
     def call(self, failed: bool) -> None:
         kind, generation, permit = self._admit()
         if kind in ("allow", "trial"):
-            outcome = Outcome.FAILURE if failed else Outcome.SUCCESS
-            self.machine.record(self.now, generation, permit, outcome, 0.0)
-            self.model.record(self.now, generation, permit, failed)
+            self._record(generation, permit, failed)
 
     @rule(target=held)
     def start(self) -> tuple[str, int, str | None]:
         return self._admit()
 
+    @rule(target=held)
+    def start_burst(self) -> object:
+        """One admission more than there are trial permits, all held."""
+        return multiple(*(self._admit() for _ in range(TRIALS + 1)))
+
     @rule(ticket=consumes(held), failed=st.booleans())
     def finish(self, ticket: tuple[str, int, str | None], failed: bool) -> None:
         kind, generation, permit = ticket
-        if kind not in ("allow", "trial"):
-            return
-        outcome = Outcome.FAILURE if failed else Outcome.SUCCESS
-        self.machine.record(self.now, generation, permit, outcome, 0.0)
-        self.model.record(self.now, generation, permit, failed)
+        if kind in ("allow", "trial"):
+            self._record(generation, permit, failed)
+
+    @rule()
+    def fail_repeatedly(self) -> None:
+        """A burst of failures, enough to trip a closed breaker."""
+        for _ in range(THRESHOLD):
+            self.call(failed=True)
+
+    @rule()
+    def wait_until_due(self) -> None:
+        """Let the open duration pass exactly."""
+        self.clock.advance(max(0.0, self.model.open_until - self.clock.now()))
 
     @rule(seconds=st.sampled_from([0.5, 1.0, 5.0, 10.0, 25.0]))
     def advance(self, seconds: float) -> None:
-        self.now += seconds
+        self.clock.advance(seconds)
 
     @rule(state=st.sampled_from(["closed", "forced_open", "disabled"]))
     def force(self, state: str) -> None:
-        self.machine.force(self.now, BreakerState(state))
+        self.store.force(NAME, CONFIG, BreakerState(state))
         self.model.force(state)
 
     @invariant()
     def same_state(self) -> None:
-        assert self.machine.state.value == self.model.state
-        assert self.machine.generation == self.model.generation
-        assert self.machine.consecutive == self.model.streak
-        if self.model.state == "open":
-            assert self.machine.retry_after(self.now) == max(
-                0.0, self.model.open_until - self.now
+        metrics = self.store.metrics(NAME, CONFIG)
+        model = self.model
+        now = self.clock.now()
+        if metrics is None:  # nothing written yet
+            assert (model.state, model.generation, model.streak) == ("closed", 0, 0)
+            return
+
+        # A reader sees an open breaker whose time is up as half-open.
+        expected = model.state
+        if expected == "open" and now >= model.open_until:
+            expected = "half_open"
+        assert metrics.state.value == expected
+        assert metrics.generation == model.generation
+        assert metrics.consecutive_failures == model.streak
+        if expected == "open":
+            assert metrics.retry_after == pytest.approx(
+                model.open_until - now, abs=1e-6
             )
-
-    @invariant()
-    def trials_are_bounded(self) -> None:
-        live = [t for t in self.machine.probes.values() if t > self.now]
-        assert len(live) <= TRIALS
-
-    @invariant()
-    def opens_only_after_the_threshold(self) -> None:
-        if self.machine.state is BreakerState.CLOSED:
-            assert self.machine.consecutive < THRESHOLD
+        if metrics.state is BreakerState.CLOSED:
+            assert metrics.consecutive_failures < THRESHOLD
 
 
-BreakerComparison.TestCase.settings = settings(
-    max_examples=100, stateful_step_count=25, deadline=None
+TestMemoryStoreAgainstModel = BreakerComparison.TestCase
+TestMemoryStoreAgainstModel.settings = settings(
+    max_examples=50, stateful_step_count=25, deadline=None
 )
-TestBreakerMachine = BreakerComparison.TestCase
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_shared_stores_follow_the_model(
+    kind: str, tmp_path: Path, unique_name: str, request: pytest.FixtureRequest
+) -> None:
+    """The SQLite transaction and the Redis Lua port obey the same rules."""
+    made = itertools.count()
+    if kind == "redis":
+        url: str = request.getfixturevalue("redis_url")
+
+    class SharedComparison(BreakerComparison):
+        def make_store(self, clock: FakeClock) -> BreakerStore:
+            if kind == "sqlite":
+                return SqliteStore(tmp_path / f"{next(made)}.db", clock=clock)
+            return RedisStore(url, prefix=f"{unique_name}-{next(made)}", clock=clock)
+
+    try:
+        run_state_machine_as_test(
+            SharedComparison,
+            settings=settings(max_examples=20, stateful_step_count=20, deadline=None),
+        )
+    finally:
+        if kind == "redis":
+            redis_cleanup(url, unique_name)
 
 
 def test_admission_kinds_are_the_ones_the_model_names() -> None:
