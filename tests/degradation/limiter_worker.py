@@ -1,10 +1,11 @@
 """
 A worker process for the shared-store tests: hammer one limiter, report.
 
-Run as ``python limiter_worker.py sqlite|redis TARGET NAME RATE CAPACITY
-START_AT DURATION``; waits until monotonic time START_AT, calls
-`try_acquire` until START_AT + DURATION, and prints a JSON line with the
-number admitted and the monotonic times of the first and last checks.
+Run as ``python limiter_worker.py sqlite|redis TARGET NAME RATE CAPACITY``.
+Once imported and connected it prints ``ready``, then reads one line
+``START_AT DURATION`` from stdin, waits until monotonic time START_AT,
+calls `try_acquire` until START_AT + DURATION, and prints a JSON line with
+the number admitted and the monotonic times of the first and last checks.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from recovery.policies.ratelimit_stores import RedisLimiterStore, SqliteLimiterS
 
 
 def main() -> None:
-    kind, target, name, rate, capacity, start_at, duration = sys.argv[1:]
+    kind, target, name, rate, capacity = sys.argv[1:]
     store: LimiterStore = (
         SqliteLimiterStore(target) if kind == "sqlite" else RedisLimiterStore(target)
     )
@@ -29,10 +30,11 @@ def main() -> None:
         name=name,
         on_store_error="raise",
     )
-    begin = float(start_at)
-    end = begin + float(duration)
-    while time.monotonic() < begin:
-        time.sleep(0.001)
+    print("ready", flush=True)
+    start_at, duration = (float(x) for x in sys.stdin.readline().split())
+    end = start_at + duration
+    while time.monotonic() < start_at:
+        time.sleep(0.0005)
 
     admitted = checks = 0
     first = time.monotonic()
@@ -40,11 +42,8 @@ def main() -> None:
         admitted += limiter.try_acquire().allowed
         checks += 1
     last = time.monotonic()
-    print(
-        json.dumps(
-            {"admitted": admitted, "checks": checks, "first": first, "last": last}
-        )
-    )
+    report = {"admitted": admitted, "checks": checks, "first": first, "last": last}
+    print(json.dumps(report), flush=True)
 
 
 if __name__ == "__main__":
