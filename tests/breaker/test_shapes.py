@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator
 
 import pytest
 
@@ -150,6 +150,27 @@ class TestGenerators:
 
         m = breaker.metrics()
         assert (m.successful_calls, m.failed_calls) == (2, 0)
+
+    async def test_async_generator_passes_asend_and_athrow_through(self) -> None:
+        breaker = CircuitBreaker("t", failure_threshold=1, clock=FakeClock())
+        seen: list[object] = []
+
+        @breaker
+        async def echo() -> AsyncGenerator[object, object]:
+            while True:
+                try:
+                    seen.append((yield "ready"))
+                except KeyError:
+                    seen.append("caught")
+
+        agen = echo()
+        assert await agen.asend(None) == "ready"
+        assert await agen.asend("hello") == "ready"
+        assert await agen.athrow(KeyError()) == "ready"
+        await agen.aclose()
+
+        assert seen == ["hello", "caught"]
+        assert breaker.metrics().successful_calls == 1
 
     async def test_async_generator_failure(self) -> None:
         breaker = CircuitBreaker("t", failure_threshold=1, clock=FakeClock())
