@@ -169,6 +169,33 @@ class TestCraftedManifests:
         assert not (tmp_path / "t" / "sub").exists()
 
 
+class TestOddEntries:
+    def test_a_link_without_target_is_refused_even_when_unsafe_links_are_allowed(
+        self, repo: BackupRepository, tmp_path: Path
+    ) -> None:
+        link = Entry(path="l", type=EntryType.SYMLINK, mode=0o777, mtime_ns=0)
+        snapshot_id = write_manifest(repo, [link])
+
+        with pytest.raises(RestoreError) as caught:
+            repo.restore(snapshot_id, tmp_path / "t", allow_unsafe_links=True)
+
+        assert caught.value.refused == {"l": "the link has no target"}
+
+    def test_names_of_maximal_length_restore(
+        self, repo: BackupRepository, tmp_path: Path
+    ) -> None:
+        source = tmp_path / "src"
+        source.mkdir()
+        name = "n" * 255
+        (source / name).write_bytes(b"long")
+        (source / ("l" * 255)).symlink_to(name)
+        repo.backup(source, series="s")
+
+        repo.restore("latest", tmp_path / "out")
+
+        assert tree_listing(tmp_path / "out") == tree_listing(source)
+
+
 class TestMetadata:
     def test_setid_bits_only_on_request(
         self, repo: BackupRepository, tmp_path: Path

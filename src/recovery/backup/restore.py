@@ -200,9 +200,11 @@ class _Job:
                 self.result.failed[entry.path] = str(exc)
 
     def _link_problem(self, entry: Entry) -> str | None:
+        if not entry.target:
+            return "the link has no target"
         if self.allow_unsafe_links:
             return None
-        return link_problem(entry.path, entry.target or "")
+        return link_problem(entry.path, entry.target)
 
     def _destination(self, path: str) -> str:
         # Walk the parents with lstat: a symlink anywhere on the way is
@@ -261,10 +263,7 @@ class _Job:
             return
 
         directory = os.path.dirname(destination)
-        name_hash = hashlib.sha256(os.fsencode(os.path.basename(destination)))
-        temp = os.path.join(
-            directory, f".recovery-restore-{name_hash.hexdigest()[:16]}.tmp"
-        )
+        temp = _temp_name(destination, "restore")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
 
@@ -332,7 +331,7 @@ class _Job:
                 self.result.symlinks += 1
                 return
 
-        temp = f"{destination}.recovery-link.tmp"
+        temp = _temp_name(destination, "link")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         os.symlink(entry.target, temp)
@@ -371,3 +370,11 @@ class _Job:
             self.done += count
             if self.progress is not None:
                 self.progress(self.done, self.total)
+
+
+def _temp_name(destination: str, kind: str) -> str:
+    # Derived from the name, so a rerun finds and replaces the leftovers of
+    # a killed run; hashed, so a name of maximal length still fits.
+    name_hash = hashlib.sha256(os.fsencode(os.path.basename(destination)))
+    directory = os.path.dirname(destination)
+    return os.path.join(directory, f".recovery-{kind}-{name_hash.hexdigest()[:16]}.tmp")
