@@ -1,8 +1,10 @@
 """
 Real local servers for the discovery tests: they answer, stall, break and stop.
 
-Every server runs on 127.0.0.1 in one background event-loop thread, so
-sync tests, async tests and subprocesses can all probe them.
+Every server runs on 127.0.0.1 in one background event-loop thread, so sync
+tests, async tests and subprocesses can all probe them. Servers are plain
+asyncio protocols that keep every connection's transport, so stopping one
+closes all its sockets at once, whatever state each connection is in.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class ServerLoop:
 
 class Gate:
     """
-    Holds requests until `target` of them are in flight at once (or forever, never).
+    Holds requests until `target` of them are in flight at once.
     """
 
     def __init__(self, target: int) -> None:
@@ -52,10 +54,59 @@ class Gate:
         self.peak = max(self.peak, self.in_flight)
         if self.in_flight >= self.target:
             self.opened.set()
-        await self.opened.wait()
+        try:
+            await self.opened.wait()
+        finally:
+            self.in_flight -= 1
 
-    def leave(self) -> None:
-        self.in_flight -= 1
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, server: HttpServer) -> None:
+        self.server = server
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.server.transports.add(transport)
+        self.server.requests += 1
+        if self.server.mode == "tcp":
+            transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is not None:
+            self.server.transports.discard(self.transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if b"\r\n\r\n" not in self.buffer or self.transport is None:
+            return
+        self.server.paths.append(self.buffer.split(b" ", 2)[1].decode())
+        if self.server.mode == "stall":
+            return
+        if self.server.gate is None:
+            self.answer()
+        else:
+            task = asyncio.get_running_loop().create_task(self.answer_after_gate())
+            self.server.tasks.add(task)
+            task.add_done_callback(self.server.tasks.discard)
+
+    async def answer_after_gate(self) -> None:
+        assert self.server.gate is not None
+        await self.server.gate.enter()
+        self.answer()
+
+    def answer(self) -> None:
+        assert self.transport is not None
+        if self.server.mode == "garbage":
+            self.transport.write(b"SSH-2.0-OpenSSH\r\n")
+        else:
+            self.transport.write(
+                f"HTTP/1.1 {self.server.status} Whatever\r\nContent-Length: 2\r\n"
+                "Connection: close\r\n\r\nok".encode()
+            )
+        self.transport.close()
 
 
 class HttpServer:
@@ -74,8 +125,9 @@ class HttpServer:
         self.gate: Gate | None = None
         self.requests = 0
         self.paths: list[str] = []
+        self.transports: set[asyncio.Transport] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
 
     @property
     def address(self) -> str:
@@ -83,56 +135,37 @@ class HttpServer:
 
     def start(self) -> None:
         async def start() -> None:
-            self._server = await asyncio.start_server(
-                self._handle, "127.0.0.1", self.port, backlog=2048
+            loop = asyncio.get_running_loop()
+            self._server = await loop.create_server(
+                lambda: _Connection(self), "127.0.0.1", self.port, backlog=2048
             )
 
         self.host_loop.call(start())
 
     def stop(self) -> None:
         async def stop() -> None:
+            # Let connections already accepted get their transport first:
+            # on Python 3.11, closing the server between the accept and the
+            # transport's creation leaks the accepted socket.
+            for _ in range(3):
+                await asyncio.sleep(0)
             if self._server is not None:
                 self._server.close()
                 self._server = None
-            for task in list(self._handlers):
+            for task in list(self.tasks):
                 task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+            for transport in list(self.transports):
+                transport.close()
+            # Two turns: accepted connections finish connection_made, then
+            # every close() above completes.
+            for _ in range(2):
+                await asyncio.sleep(0)
+            for transport in list(self.transports):
+                transport.close()
+            await asyncio.sleep(0)
 
         self.host_loop.call(stop())
-
-    async def _handle(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        self.requests += 1
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        try:
-            if self.mode == "tcp":
-                return
-            head = await reader.readuntil(b"\r\n\r\n")
-            self.paths.append(head.split(b" ", 2)[1].decode())
-            if self.gate is not None:
-                try:
-                    await self.gate.enter()
-                finally:
-                    self.gate.leave()
-            if self.mode == "stall":
-                await asyncio.sleep(3600)
-            if self.mode == "garbage":
-                writer.write(b"SSH-2.0-OpenSSH\r\n")
-            else:
-                writer.write(
-                    f"HTTP/1.1 {self.status} Whatever\r\nContent-Length: 2\r\n"
-                    "Connection: close\r\n\r\nok".encode()
-                )
-            await writer.drain()
-        except (OSError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self._handlers.discard(task)
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
 
 
 @contextlib.contextmanager
