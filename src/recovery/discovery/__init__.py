@@ -39,9 +39,12 @@ from .events import (
     EndpointUnhealthy,
     ServiceFailedOver,
     ServiceRecovered,
+    SharedStateRestored,
+    SharedStateUnavailable,
 )
 from .health import HealthState
 from .outlier import OutlierDetection, OutlierState
+from .redis_registry import KeepAlive, RedisServiceRegistry
 from .registry import EndpointLease, ServiceRegistry
 
 __all__ = [
@@ -65,14 +68,18 @@ __all__ = [
     "HealthChecker",
     "HealthState",
     "HttpCheck",
+    "KeepAlive",
     "NoHealthyEndpointError",
     "OutlierDetection",
     "OutlierState",
     "PowerOfTwoChoices",
+    "RedisServiceRegistry",
     "RoundRobin",
     "ServiceFailedOver",
     "ServiceRecovered",
     "ServiceRegistry",
+    "SharedStateRestored",
+    "SharedStateUnavailable",
     "TcpCheck",
     "UnknownServiceError",
     "WeightedRandom",

@@ -434,12 +434,13 @@ class ServiceRegistry:
         """
         Return every endpoint that has an active check, with that check.
         """
-        return [
-            (ep, svc.check)
-            for svc in list(self._services.values())
-            if svc.check is not None
-            for ep in svc.all
-        ]
+        targets = []
+        for svc in list(self._services.values()):
+            if svc.check is not None:
+                self._fresh(svc)
+                targets += [(ep, svc.check) for ep in svc.all]
+
+        return targets
 
     # -- hooks for shared registries ------------------------------------------
 
