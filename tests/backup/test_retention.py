@@ -334,3 +334,19 @@ class TestForget:
         repo.forget(RetentionPolicy(keep_last=1), series="a")
 
         assert sorted(s.series for s in repo.snapshots()) == ["a", "b", "b"]
+
+    def test_rules_given_directly(
+        self, repo: BackupRepository, clock: FakeClock
+    ) -> None:
+        for i in range(3):
+            repo.backup_data("x", str(i), series="s")
+            clock.advance(86_400)
+
+        plan = repo.forget(keep_daily=2, dry_run=True)
+
+        assert [k.reasons for k in plan.keep] == [
+            ("newest of its series", "daily"),
+            ("daily",),
+        ]
+        with pytest.raises(ConfigurationError, match="not both"):
+            repo.forget(RetentionPolicy(keep_last=1), keep_daily=2)

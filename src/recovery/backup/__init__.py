@@ -27,7 +27,7 @@ from .manifest import Entry, EntryType, Manifest, Snapshot
 from .repository import BackupRepository
 from .restore import RestoreResult
 from .results import BackupProgress, BackupResult, BackupSummary, PruneReport
-from .retention import KeptSnapshot, RetentionPlan, RetentionPolicy
+from .retention import KeptSnapshot, RetentionPlan, RetentionPolicy, RetentionRules
 from .verify import VerifyReport
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "RestoreResult",
     "RetentionPlan",
     "RetentionPolicy",
+    "RetentionRules",
     "Snapshot",
     "SnapshotDiff",
     "SnapshotNotFoundError",

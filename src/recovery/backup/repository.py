@@ -25,7 +25,7 @@ import os
 import secrets
 import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import BinaryIO
+from typing import BinaryIO, Unpack
 
 from .._validation import require_int
 from ..clock import SYSTEM_CLOCK, Clock
@@ -55,7 +55,7 @@ from .locks import LockKind, RepositoryLock, read_locks
 from .manifest import Entry, EntryType, Manifest, Snapshot
 from .restore import RestoreResult, path_problem, restore_entries, select_entries
 from .results import BackupProgress, BackupResult, BackupSummary, PruneReport
-from .retention import RetentionPlan, RetentionPolicy
+from .retention import RetentionPlan, RetentionPolicy, RetentionRules
 from .scan import scan
 from .verify import VerifyReport, verify_repository
 from .writer import ChunkWriter, store_stream
@@ -604,17 +604,26 @@ class BackupRepository:
 
     def forget(
         self,
-        policy: RetentionPolicy,
+        policy: RetentionPolicy | None = None,
         *,
         dry_run: bool = False,
         series: str | None = None,
+        **rules: Unpack[RetentionRules],
     ) -> RetentionPlan:
         """
         Remove the snapshots *policy* does not keep, and return the plan.
 
-        Only manifests are removed; `prune` frees their chunks. With
-        `dry_run` nothing is removed. *series* limits the work to one series.
+        The rules may also be given directly, as `RetentionPolicy` takes
+        them: ``repo.forget(keep_last=5, keep_daily=7)``. Only manifests are
+        removed; `prune` frees their chunks. With `dry_run` nothing is
+        removed. *series* limits the work to one series.
         """
+        if policy is None:
+            policy = RetentionPolicy(**rules)
+        elif rules:
+            raise ConfigurationError(
+                f"give forget either a policy or rules, not both (got {sorted(rules)})"
+            )
         kind = LockKind.SHARED if dry_run else LockKind.EXCLUSIVE
         with self._lock(kind, "forget").held():
             plan = policy.plan(self.snapshots(series=series))

@@ -30,13 +30,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .._validation import require_int, require_non_negative
 from ..errors import ConfigurationError
 from .manifest import Snapshot
 
-__all__ = ["KeptSnapshot", "RetentionPlan", "RetentionPolicy"]
+__all__ = ["KeptSnapshot", "RetentionPlan", "RetentionPolicy", "RetentionRules"]
 
 _Bucket = Callable[[dt.datetime], tuple[int, ...]]
 
@@ -47,6 +48,22 @@ _BUCKETS: tuple[tuple[str, _Bucket], ...] = (
     ("monthly", lambda t: (t.year, t.month)),
     ("yearly", lambda t: (t.year,)),
 )
+
+
+class RetentionRules(TypedDict, total=False):
+    """
+    The rules of a `RetentionPolicy`, as keyword arguments.
+    """
+
+    keep_last: int
+    keep_within: float
+    keep_hourly: int
+    keep_daily: int
+    keep_weekly: int
+    keep_monthly: int
+    keep_yearly: int
+    keep_tags: frozenset[str]
+    tz: str | ZoneInfo
 
 
 @dataclass(frozen=True, slots=True)
