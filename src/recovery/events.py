@@ -144,19 +144,34 @@ class EventEmitter:
     The dispatch used by one strategy instance: its listeners, then global ones.
 
     `wants(event_type)` is cheap and lets hot paths skip building an event
-    nobody would see.
+    nobody would see. A pipeline binds the emitters of its strategies to
+    its name, so their events carry it without any per-call bookkeeping.
     """
 
-    __slots__ = ("_listeners",)
+    __slots__ = ("_listeners", "pipeline")
 
     def __init__(self, listeners: Iterable[Listener] = ()) -> None:
         self._listeners: tuple[Listener, ...] = tuple(listeners)
+        self.pipeline: str | None = None
 
     def add(self, listener: Listener) -> None:
         """
         Add a listener for this strategy's events only.
         """
         self._listeners = (*self._listeners, listener)
+
+    def bind_pipeline(self, name: str) -> bool:
+        """
+        Name the pipeline this strategy runs in; False if bound to another.
+
+        A strategy shared by two pipelines cannot know which one a call came
+        through, so such pipelines fall back to `pipeline_scope` per call.
+        """
+        if self.pipeline is not None and self.pipeline != name:
+            return False
+
+        self.pipeline = name
+        return True
 
     def wants(self, event_type: type[Event]) -> bool:
         """
@@ -172,6 +187,9 @@ class EventEmitter:
         """
         Deliver *event* to the listeners, then to logging.
         """
+        if event.pipeline is None and self.pipeline is not None:
+            event = dataclasses.replace(event, pipeline=self.pipeline)
+
         for listener in (*self._listeners, *_global_listeners):
             try:
                 listener(event)

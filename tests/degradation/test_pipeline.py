@@ -144,12 +144,49 @@ class TestComposition:
         assert double.__name__ == "double"
         assert log == ["enter a in deco", "leave a"]
 
-    async def test_async_decorator(self) -> None:
-        @Pipeline(Bulkhead(1), name="deco")
-        async def where() -> str | None:
-            return current_pipeline()
+    async def test_async_decorator_names_the_pipeline_in_events(self) -> None:
+        seen: list[Event] = []
+        policy = Retry(
+            attempts=2, backoff=constant(0), clock=FakeClock(), listeners=[seen.append]
+        )
+        calls: list[int] = []
 
-        assert await where() == "deco"
+        @Pipeline(policy, name="deco")
+        async def flaky() -> int:
+            calls.append(1)
+            if len(calls) == 1:
+                raise ValueError("once")
+            return 7
+
+        assert await flaky() == 7
+        assert seen
+        assert {event.pipeline for event in seen} == {"deco"}
+
+    def test_a_shared_strategy_reports_each_pipeline(self) -> None:
+        seen: list[Event] = []
+        policy = Retry(
+            attempts=2, backoff=constant(0), clock=FakeClock(), listeners=[seen.append]
+        )
+        first = Pipeline(policy, name="first")
+        second = Pipeline(policy, name="second")
+
+        for pipeline in (first, second):
+            attempts: list[int] = []
+
+            def flaky(attempts: list[int] = attempts) -> int:
+                attempts.append(1)
+                if len(attempts) == 1:
+                    raise ValueError("once")
+                return 1
+
+            pipeline.call(flaky)
+
+        assert [
+            event.pipeline for event in seen if event.kind == "retry_scheduled"
+        ] == [
+            "first",
+            "second",
+        ]
 
     def test_nested_pipelines(self) -> None:
         log: list[str] = []

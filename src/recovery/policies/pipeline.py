@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import ParamSpec, Protocol, TypeVar, runtime_checkable
 
 from ..errors import ConfigurationError
-from ..events import _pipeline
+from ..events import EventEmitter, _pipeline
 
 __all__ = ["Pipeline", "RecoveryWarning", "Strategy"]
 
@@ -86,7 +86,15 @@ class Pipeline:
         check_order: warn (`RecoveryWarning`) about suspicious orders.
     """
 
-    __slots__ = ("_acalls", "_alast", "_calls", "_last", "name", "strategies")
+    __slots__ = (
+        "_acalls",
+        "_alast",
+        "_calls",
+        "_last",
+        "_per_call_scope",
+        "name",
+        "strategies",
+    )
 
     def __init__(
         self, *strategies: Strategy, name: str = "pipeline", check_order: bool = True
@@ -111,6 +119,11 @@ class Pipeline:
             for message in _order_problems(strategies):
                 warnings.warn(message, RecoveryWarning, stacklevel=2)
 
+        # Events name the pipeline through each strategy's emitter, bound
+        # once here; only a strategy shared with another pipeline forces the
+        # per-call context variable, which costs more than a stage.
+        self._per_call_scope = not all(_bind(strategy, name) for strategy in strategies)
+
     def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """
         Call *fn* through every stage, outermost first.
@@ -119,6 +132,8 @@ class Pipeline:
         if not _same(last_fn, fn):
             chain = self._compose(fn)
             self._last = (fn, chain)
+        if not self._per_call_scope:
+            return chain(*args, **kwargs)  # type: ignore[operator, no-any-return]
 
         token = _pipeline.set(self.name)
         try:
@@ -136,6 +151,8 @@ class Pipeline:
         if not _same(last_fn, fn):
             achain = self._acompose(fn)
             self._alast = (fn, achain)
+        if not self._per_call_scope:
+            return await achain(*args, **kwargs)  # type: ignore[operator, no-any-return]
 
         token = _pipeline.set(self.name)
         try:
@@ -150,6 +167,8 @@ class Pipeline:
         name = self.name
         if inspect.iscoroutinefunction(fn):
             achain = self._acompose(fn)
+            if not self._per_call_scope:
+                return functools.wraps(fn)(achain)  # type: ignore[return-value]
 
             @functools.wraps(fn)
             async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
@@ -162,6 +181,8 @@ class Pipeline:
             return async_wrapper  # type: ignore[return-value]
 
         chain = self._compose(fn)
+        if not self._per_call_scope:
+            return functools.wraps(fn)(chain)
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -194,6 +215,20 @@ class Pipeline:
     def __repr__(self) -> str:
         stages = ", ".join(repr(strategy.name) for strategy in self.strategies)
         return f"Pipeline({stages}, name={self.name!r})"
+
+
+def _bind(strategy: object, name: str) -> bool:
+    """
+    Bind *strategy*'s events to pipeline *name*; False where it cannot be.
+    """
+    if isinstance(strategy, Pipeline):
+        # A nested pipeline's stages already carry its own name.
+        return True
+    emitter = getattr(strategy, "_emitter", None)
+    if not isinstance(emitter, EventEmitter):
+        return False
+
+    return emitter.bind_pipeline(name)
 
 
 def _same(cached: object, fn: object) -> bool:
