@@ -54,7 +54,7 @@ snapshots = st.builds(
 
 
 class TestRoundTrip:
-    @settings(max_examples=60)
+    @settings(max_examples=60, deadline=None)
     @given(snapshots, st.lists(entries(), max_size=4))
     def test_manifest_reads_back_exactly(
         self, snapshot: Snapshot, items: list[Entry]

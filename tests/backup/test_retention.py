@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recovery.backup import BackupRepository, RetentionPolicy, Snapshot
@@ -231,6 +231,7 @@ snapshot_lists = st.lists(
 
 
 class TestProperties:
+    @settings(deadline=None)
     @given(snapshot_lists, st.integers(1, 10))
     def test_keep_last_keeps_exactly_the_n_newest_per_series(
         self, snapshots: list[Snapshot], n: int
@@ -247,6 +248,7 @@ class TestProperties:
             expected |= {s.id for s in members[:n]}
         assert {k.snapshot.id for k in plan.keep} == expected
 
+    @settings(deadline=None)
     @given(
         snapshot_lists,
         st.integers(0, 3),
@@ -274,6 +276,7 @@ class TestProperties:
             )
             assert newest.id in kept_ids
 
+    @settings(deadline=None)
     @given(snapshot_lists, st.integers(1, 6))
     def test_keep_daily_keeps_one_per_distinct_day(
         self, snapshots: list[Snapshot], n: int
