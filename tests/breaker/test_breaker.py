@@ -134,6 +134,56 @@ class TestFailureRate:
         assert state_of(breaker) is BreakerState.CLOSED
 
 
+class TestDeferredSuccesses:
+    """Once a CountWindow is full, fast successes skip the lock; nothing changes."""
+
+    def make(self) -> CircuitBreaker:
+        return CircuitBreaker(
+            "t",
+            window=CountWindow(10),
+            failure_rate=0.5,
+            min_calls=10,
+            clock=FakeClock(),
+        )
+
+    def test_the_window_still_slides_exactly(self) -> None:
+        breaker = self.make()
+        succeed_times(breaker, 10)  # full
+        succeed_times(breaker, 7)  # counted without the lock
+        metrics = breaker.metrics()
+        assert (metrics.window_calls, metrics.window_failures) == (10, 0)
+        assert metrics.successful_calls == 17
+
+        fail_times(breaker, 4)
+        assert state_of(breaker) is BreakerState.CLOSED
+        fail_times(breaker, 1)  # 5 of the last 10
+
+        assert state_of(breaker) is BreakerState.OPEN
+
+    async def test_async_calls_defer_too(self) -> None:
+        breaker = self.make()
+
+        async def aok() -> int:
+            return 1
+
+        for _ in range(25):
+            await breaker.acall(aok)
+        fail_times(breaker, 4)
+
+        metrics = breaker.metrics()
+        assert (metrics.window_calls, metrics.window_failures) == (10, 4)
+        assert metrics.successful_calls == 25
+
+    def test_a_reset_drops_them_with_the_window(self) -> None:
+        breaker = self.make()
+        succeed_times(breaker, 15)
+        breaker.reset()
+
+        assert breaker.metrics().window_calls == 0
+        succeed_times(breaker, 3)
+        assert breaker.metrics().window_calls == 3
+
+
 class TestSlowCalls:
     def test_slow_call_rate_trips(self) -> None:
         clock = FakeClock()

@@ -191,3 +191,24 @@ async def test_half_open_bounds_concurrent_tasks() -> None:
 
 def _raise(exc: BaseException) -> None:
     raise exc
+
+
+@pytest.mark.usefixtures("fast_switching")
+def test_lock_free_window_successes_keep_the_window_exact() -> None:
+    breaker = CircuitBreaker(
+        "t", window=CountWindow(100), failure_rate=0.5, min_calls=100
+    )
+
+    def succeed(i: int) -> None:
+        for _ in range(500):
+            breaker.call(int)
+
+    run_threads(succeed)
+    fail_times(breaker, 49)
+
+    metrics = breaker.metrics()
+    assert metrics.successful_calls == THREADS * 500
+    assert (metrics.window_calls, metrics.window_failures) == (100, 49)
+    assert state_of(breaker) is BreakerState.CLOSED
+    fail_times(breaker, 1)
+    assert state_of(breaker) is BreakerState.OPEN

@@ -315,6 +315,14 @@ class CircuitBreaker:
                 except BaseException as exc:
                     self._settle_error(_Ticket(generation, None, False, start), exc)
                     raise
+                # A full CountWindow takes a fast success without the lock.
+                if (
+                    machine.window_full
+                    and not self._timed
+                    and machine.generation == generation
+                ):
+                    next(machine.fast_successes)
+                    return result
                 self._succeed_local(entry, generation, start)
                 return result
             # Raised here rather than deeper down: every frame an exception
@@ -365,6 +373,13 @@ class CircuitBreaker:
                 except BaseException as exc:
                     self._settle_error(_Ticket(generation, None, False, start), exc)
                     raise
+                if (
+                    machine.window_full
+                    and not self._timed
+                    and machine.generation == generation
+                ):
+                    next(machine.fast_successes)
+                    return result
                 self._succeed_local(entry, generation, start)
                 return result
             now = self._store_clock.now()

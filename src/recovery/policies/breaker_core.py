@@ -333,7 +333,9 @@ class BreakerMachine:
 
     __slots__ = (
         "_fast_base",
+        "_window_applied",
         "baseline",
+        "can_defer",
         "config",
         "consecutive",
         "failed",
@@ -356,6 +358,7 @@ class BreakerMachine:
         "successful",
         "tally",
         "trips",
+        "window_full",
     )
 
     def __init__(self, config: BreakerConfig, now: float) -> None:
@@ -379,6 +382,17 @@ class BreakerMachine:
         self.fast_successes = itertools.count()
         self.fast_rejections = itertools.count()
         self._fast_base = (0, 0)
+        # Deferred successes: once a CountWindow is full, a fast success can
+        # no longer trip it (it only pushes out an older call), so the
+        # in-memory breaker may count it lock-free in `fast_successes` and
+        # leave it to the next locked operation to add to the window.
+        # `_window_applied` is the position of `fast_successes` up to which
+        # successes are in the window.
+        self.can_defer = (
+            isinstance(config.window, CountWindow) and config.adaptive is None
+        )
+        self.window_full = False
+        self._window_applied = 0
 
     def _new_tally(self) -> CountTally | TimeTally | None:
         window = self.config.window
@@ -447,6 +461,7 @@ class BreakerMachine:
         """
         Count a call's outcome and apply any transition it causes.
         """
+        self.flush_deferred()
         if permit is None and outcome is Outcome.SUCCESS:
             transition = self.record_success(now, generation, duration)
             return StateView(
@@ -485,7 +500,10 @@ class BreakerMachine:
         tally = self.tally
         if tally is None:
             return None
+        if self.window_full:
+            self.flush_deferred()
         tally.add(SLOW if slow else 0, now)
+        self._note_full()
         # A fast success can only complete a failure-rate trip, and only
         # when the window holds failures (every rate threshold is > 0).
         if slow or tally.failures:
@@ -576,6 +594,7 @@ class BreakerMachine:
         code = (FAILED if failed else 0) | (SLOW if slow else 0)
         if self.tally is not None:
             self.tally.add(code, now)
+            self._note_full()
 
         reason = self._trip_reason(now)
         if reason is not None:
@@ -642,8 +661,33 @@ class BreakerMachine:
         self.open_until = now + self.config.open_duration(self.trips)
         return self._move(now, BreakerState.OPEN, reason)
 
+    def flush_deferred(self) -> None:
+        """
+        Add the successes counted lock-free since the last flush to the window.
+        """
+        if not self.window_full:
+            return
+        seen = count_value(self.fast_successes)
+        pending = seen - self._window_applied
+        if pending > 0 and isinstance(self.tally, CountTally):
+            self._window_applied = seen
+            self.tally.add_successes(pending)
+
+    def _note_full(self) -> None:
+        tally = self.tally
+        if (
+            self.can_defer
+            and not self.window_full
+            and isinstance(tally, CountTally)
+            and tally.calls == tally.size
+        ):
+            self._window_applied = count_value(self.fast_successes)
+            self.window_full = True
+
     def _move(self, now: float, state: BreakerState, reason: str) -> Transition:
         previous = self.state
+        # Deferred successes belong to the window that is being dropped.
+        self.window_full = False
         self.state = state
         self.generation += 1
         self.since = now
@@ -680,6 +724,7 @@ class BreakerMachine:
         """
         Return the state and counters as a `BreakerMetrics`.
         """
+        self.flush_deferred()
         successful, rejected = self.folded_counters()
         calls, failures, slow = (
             (0, 0, 0) if self.tally is None else self.tally.totals(now)
@@ -737,6 +782,7 @@ class BreakerMachine:
         """
         Return the whole state as JSON-ready data.
         """
+        self.flush_deferred()
         successful, rejected = self.folded_counters()
         tally = self.tally
         return {

@@ -127,6 +127,28 @@ class CountTally:
         self.failures += code & FAILED
         self.slow += (code & SLOW) >> 1
 
+    @property
+    def size(self) -> int:
+        """
+        The number of calls the window holds when full.
+        """
+        return len(self._ring)
+
+    def add_successes(self, count: int) -> None:
+        """
+        Record *count* fast successes at once (oldest calls leave as needed).
+        """
+        ring = self._ring
+        if count < len(ring):
+            for _ in range(count):
+                self.add(0, 0.0)
+            return
+
+        ring[:] = [0] * len(ring)
+        self._next = 0
+        self.calls = len(ring)
+        self.failures = self.slow = 0
+
     def totals(self, now: float) -> tuple[int, int, int]:
         """
         Return (calls, failures, slow calls) in the window.
