@@ -311,6 +311,31 @@ class TestHeartbeats:
 
 
 class TestStoreFailure:
+    @pytest.mark.slow
+    def test_keep_alive_survives_a_restart_and_announces_again(
+        self, private_redis: object, prefix: str
+    ) -> None:
+        """The restarted Redis lost everything; the heartbeating process restores it."""
+        server = private_redis
+        url = server.url  # type: ignore[attr-defined]
+        owner = RedisServiceRegistry(url, prefix=prefix, watch=False)
+        events: list[Event] = []
+        owner.add_listener(events.append)
+        owner.keep_alive("orders", "k1:80", ttl=0.3)
+
+        server.stop()  # type: ignore[attr-defined]
+        time.sleep(0.25)  # a few heartbeats fail against the stopped server
+        server.start()  # type: ignore[attr-defined]
+        reader = RedisServiceRegistry(
+            url, prefix=prefix, clock=SYSTEM_CLOCK, refresh_interval=0.02, watch=False
+        )
+        wait_until(lambda: _known(reader, "orders"))
+
+        assert addresses(reader, "orders") == ["k1:80"]
+        assert any(isinstance(e, SharedStateUnavailable) for e in events)
+        owner.close()
+        reader.close()
+
     def test_serves_the_last_copy_then_gives_up(
         self, private_redis: object, prefix: str
     ) -> None:
@@ -349,3 +374,10 @@ class TestStoreFailure:
             if isinstance(e, SharedStateUnavailable | SharedStateRestored)
         ]
         assert kinds == [SharedStateUnavailable, SharedStateRestored]
+
+
+def _known(registry: RedisServiceRegistry, service: str) -> bool:
+    try:
+        return bool(registry.endpoints(service))
+    except UnknownServiceError:
+        return False

@@ -191,7 +191,6 @@ class RedisServiceRegistry(ServiceRegistry):
         with self._store_errors():
             for item in items:
                 self._announce(service, item, ttl_ms)
-            self._redis.zadd(self._key("services", None), {service: 0})
 
         super().register(
             service,
@@ -232,7 +231,6 @@ class RedisServiceRegistry(ServiceRegistry):
         ttl = require_positive("ttl", ttl)
         with self._store_errors():
             self._announce(service, item, int(ttl * 1000))
-            self._redis.zadd(self._key("services", None), {service: 0})
         keeper = KeepAlive(self, service, item, ttl)
         self._keepalives.append(keeper)
         keeper.start()
@@ -578,6 +576,8 @@ class RedisServiceRegistry(ServiceRegistry):
                 _PASSING,
             ],
         )
+        # The index lives in another cluster slot, so it is a command apart.
+        self._redis.zadd(self._key("services", None), {service: 0})
 
     def _withdraw(self, service: str, address: str) -> None:
         self._scripts["withdraw"](
@@ -677,6 +677,9 @@ class KeepAlive:
                     registry._announce(
                         self._service, self._endpoint, int(self._ttl * 1000)
                     )
+            except StoreUnavailableError:
+                # Already reported; the next beat tries again.
+                pass
             except _redis_errors() as exc:
                 registry._note_unavailable(exc)
 
