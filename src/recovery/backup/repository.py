@@ -687,13 +687,19 @@ class BackupRepository:
             )
         return report
 
-    def break_locks(self) -> int:
+    def break_locks(self, *, stale_only: bool = False) -> int:
         """
         Remove every lock, live or not, and return how many; use with care.
+
+        With `stale_only`, remove only locks of processes known to be gone
+        (this host, pid no longer running).
         """
         self._settings()
+        host = socket.gethostname()
         count = 0
         for lock in read_locks(self._at("locks")):
+            if stale_only and not lock.is_stale(host):
+                continue
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(lock.path)
                 count += 1

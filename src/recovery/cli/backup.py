@@ -2,7 +2,7 @@
 `recovery backup`: create, list, restore, verify and thin out snapshots.
 
 Sub-commands: ``init``, ``create``, ``list``, ``restore``, ``dump``,
-``verify``, ``forget``, ``prune``, ``diff``. The repository comes from
+``verify``, ``forget``, ``prune``, ``diff``, ``unlock``. The repository comes from
 ``-r/--repo`` or the ``RECOVERY_BACKUP_REPO`` environment variable. Long
 work shows a progress bar on a terminal (with the ``cli`` extra); every
 command can print ``--json`` instead of text. Exit status: 0 on success,
@@ -64,6 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         _forget,
         _prune,
         _diff,
+        _unlock,
     ):
         add(commands)
 
@@ -520,6 +521,21 @@ def _run_forget(args: argparse.Namespace) -> int:
         "remove": [s.id for s in plan.remove],
     }
     _emit(args, data, "\n".join(lines))
+    return 0
+
+
+def _unlock(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = _command(
+        commands, "unlock", _run_unlock, "remove locks left by dead processes"
+    )
+    parser.add_argument(
+        "--all", action="store_true", help="remove every lock, even live ones"
+    )
+
+
+def _run_unlock(args: argparse.Namespace) -> int:
+    count = _repo(args).break_locks(stale_only=not args.all)
+    _emit(args, {"removed": count}, f"removed {count} locks")
     return 0
 
 
