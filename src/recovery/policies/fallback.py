@@ -446,7 +446,14 @@ class Fallback:
         """
         Decorate a sync or async function with this fallback chain.
         """
+        simple = (
+            self._on_result is None
+            and self._last_good is None
+            and self._predicate is None
+        )
         if inspect.iscoroutinefunction(fn):
+            if simple:
+                return self._wrap_simple_async(fn)  # type: ignore[return-value]
             acall = self.acall
 
             @functools.wraps(fn)
@@ -455,11 +462,51 @@ class Fallback:
 
             return async_wrapper  # type: ignore[return-value]
 
+        if simple:
+            return self._wrap_simple(fn)
         call = self.call
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             return call(fn, *args, **kwargs)
+
+        return wrapper
+
+    def _wrap_simple(self, fn: Callable[P, R]) -> Callable[P, R]:
+        # Failures chosen by type alone, no result check, no last good value:
+        # the success path is then the call and one context-variable read.
+        catch, recover = self._catch, self._recover
+
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                result = fn(*args, **kwargs)
+            except catch as exc:
+                recovered: tuple[R, FallbackInfo] = recover(exc, args, kwargs)
+                _remember(recovered[1])
+                return recovered[0]
+            if _info.get() is not None:
+                _info.set(None)
+            return result
+
+        return wrapper
+
+    def _wrap_simple_async(
+        self, fn: Callable[P, Awaitable[R]]
+    ) -> Callable[P, Awaitable[R]]:
+        catch, arecover = self._catch, self._arecover
+
+        @functools.wraps(fn)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                result = await fn(*args, **kwargs)
+            except catch as exc:
+                recovered: tuple[R, FallbackInfo] = await arecover(exc, args, kwargs)
+                _remember(recovered[1])
+                return recovered[0]
+            if _info.get() is not None:
+                _info.set(None)
+            return result
 
         return wrapper
 
