@@ -123,12 +123,16 @@ class TestMembership:
         a.register("orders", ["o1:80", "o2:80"])
         b = make(watch=True, refresh_interval=3600)
         assert addresses(b, "orders") == ["o1:80", "o2:80"]
-        # Let the watcher subscribe before the change is published.
-        wait_until(lambda: b._syncs["orders"].next_poll > 0)
+        # Let the watcher subscribe (and re-list) before the change is made.
+        assert b._subscribed.wait(5)
+        addresses(b, "orders")
+        revision = b.revision("orders")
 
         a.register("orders", ["o3:80"])
 
+        # b's clock never moves, so only the notification can explain this.
         wait_until(lambda: addresses(b, "orders") == ["o1:80", "o2:80", "o3:80"])
+        assert b.revision("orders") == revision + 1
 
 
 class TestSharedHealth:

@@ -153,6 +153,8 @@ class RedisServiceRegistry(ServiceRegistry):
         }
         self._unavailable = False
         self._closing = threading.Event()
+        # Set while the watcher is subscribed (tests wait on it).
+        self._subscribed = threading.Event()
         self._keepalives: list[KeepAlive] = []
         self._watcher: threading.Thread | None = None
         if watch:
@@ -530,6 +532,7 @@ class RedisServiceRegistry(ServiceRegistry):
                 pubsub.psubscribe(pattern)
                 # Notifications sent while unsubscribed are lost: re-list.
                 self._invalidate_all()
+                self._subscribed.set()
                 while not self._closing.is_set():
                     message = pubsub.get_message(timeout=0.2)
                     if message is not None:
@@ -538,6 +541,7 @@ class RedisServiceRegistry(ServiceRegistry):
                 self._note_unavailable(exc)
                 self._closing.wait(self._refresh_interval)
             finally:
+                self._subscribed.clear()
                 pubsub.close()
 
     def _invalidate_all(self) -> None:
