@@ -86,6 +86,7 @@ def test_damage_and_usage_errors_set_the_exit_status(tmp_path: Path) -> None:
     damaged = cli(repo, "verify", "--read-data")
     missing = cli(tmp_path / "nowhere", "list")
     no_rule = cli(repo, "forget")
+    unlocked = json.loads(ok(cli(repo, "unlock", "--json")))
 
     assert damaged.returncode == 1
     assert b"corrupt chunk" in damaged.stdout
@@ -94,3 +95,4 @@ def test_damage_and_usage_errors_set_the_exit_status(tmp_path: Path) -> None:
     assert b"not a backup repository" in missing.stderr
     assert no_rule.returncode == 2
     assert b"at least one rule" in no_rule.stderr
+    assert unlocked == {"removed": 0}

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from recovery.backup import (
+    BackupProgress,
     BackupRepository,
     EntrySkipped,
     EntryType,
@@ -125,6 +126,36 @@ class TestBackupAndRestore:
         assert [(e.path, e.reason) for e in skipped] == [
             ("pipe", "not a regular file, directory or symlink")
         ]
+
+
+class TestProgress:
+    def test_backup_progress_counts_what_is_read(
+        self, repo: BackupRepository, tmp_path: Path
+    ) -> None:
+        source = make_tree(tmp_path / "src")
+        reports: list[BackupProgress] = []
+
+        repo.backup(source, series="s", progress=reports.append)
+
+        last = reports[-1]
+        size = sum(map(len, FILES.values()))
+        assert (last.files_done, last.files_total) == (len(FILES), len(FILES))
+        assert (last.bytes_done, last.bytes_total) == (size, size)
+        assert [r.bytes_done for r in reports] == sorted(r.bytes_done for r in reports)
+
+    def test_restore_progress_reaches_the_total(
+        self, repo: BackupRepository, tmp_path: Path
+    ) -> None:
+        source = make_tree(tmp_path / "src")
+        repo.backup(source, series="s")
+        reports: list[tuple[int, int]] = []
+
+        repo.restore(
+            "latest", tmp_path / "out", progress=lambda d, t: reports.append((d, t))
+        )
+
+        size = sum(map(len, FILES.values()))
+        assert reports[-1] == (size, size)
 
 
 class TestDeduplicationAndIncrementals:
