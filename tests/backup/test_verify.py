@@ -130,3 +130,21 @@ class TestVerify:
             True,
             False,
         ]
+
+
+def test_a_deleted_chunk_is_stored_again_by_a_full_reread(
+    repo: BackupRepository, tmp_path: Path
+) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    data = os.urandom(5000)
+    (source / "f").write_bytes(data)
+    repo.backup(source, series="s")
+    from .helpers import sha256
+
+    os.unlink(repo._store().path(sha256(data)))
+    assert not repo.verify().ok
+
+    repo.backup(source, series="s", force_reread=True)
+
+    assert repo.verify(read_data=True).ok
