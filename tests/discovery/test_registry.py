@@ -672,3 +672,66 @@ class TestCapWithExpiredEjections:
         registry.record_failure(b)
 
         assert (a.ejected, b.ejected) == (False, True)
+
+
+# Each step: the exception the block raises (None: it succeeds).
+SCENARIO: list[type[BaseException] | None] = [
+    None,
+    ConnectionError,
+    ConnectionError,
+    None,
+    TimeoutError,
+    KeyError,
+    ConnectionError,
+    None,
+]
+
+
+def _run_sync(registry: ServiceRegistry) -> list[str]:
+    used = []
+    for raised in SCENARIO:
+        try:
+            with registry.use("orders") as ep:
+                used.append(ep.address)
+                if raised is not None:
+                    raise raised
+        except (ConnectionError, TimeoutError, KeyError):
+            pass
+    return used
+
+
+async def _run_async(registry: ServiceRegistry) -> list[str]:
+    used = []
+    for raised in SCENARIO:
+        try:
+            async with registry.use("orders") as ep:
+                used.append(ep.address)
+                if raised is not None:
+                    raise raised
+        except (ConnectionError, TimeoutError, KeyError):
+            pass
+    return used
+
+
+async def test_sync_and_async_use_agree() -> None:
+    """One scenario through `with` and `async with`: same picks, same state."""
+    outcomes = []
+    for runner in ("sync", "async"):
+        registry = ServiceRegistry(clock=FakeClock(), failure_on=OSError)
+        eps = registry.register("orders", ["a:1", "b:2", "c:3"], outlier=FAST_EJECT)
+        used = _run_sync(registry) if runner == "sync" else await _run_async(registry)
+        state = [(ep.status, ep.outstanding, ep.ejections) for ep in eps]
+        outcomes.append((used, state))
+
+    assert outcomes[0] == outcomes[1]
+    used, state = outcomes[0]
+    # Round robin turn n over what is available and not avoided:
+    # 0 a ok | 1 b fails | 2 of (a, c): a fails | 3 of (b, c): c ok, clears |
+    # 4 b fails (TimeoutError is an OSError): b ejected | 5 of (a, c): c,
+    # KeyError is no failure | 6 of (a, c): a fails: a ejected | 7 of (c): c.
+    assert used == ["a:1", "b:2", "a:1", "c:3", "b:2", "c:3", "a:1", "c:3"]
+    assert state == [
+        (EndpointStatus.EJECTED, 0, 1),
+        (EndpointStatus.EJECTED, 0, 1),
+        (EndpointStatus.HEALTHY, 0, 0),
+    ]
