@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -90,6 +91,8 @@ def test_list_show_and_recover_a_crashed_saga(tmp_path: Path) -> None:
     recovered = cli("recover", "--journal", journal, "--definitions", DEFINITIONS)
     again = cli("recover", "--journal", journal, "--definitions", DEFINITIONS)
     final = cli("list", "--journal", journal, "--status", "compensated")
+    as_json = cli("show", "trip-1", "--journal", journal, "--json")
+    listed_json = cli("list", "--journal", journal, "--json")
 
     assert listed.returncode == 0, listed.stderr
     assert "trip-1" in listed.stdout
@@ -104,6 +107,13 @@ def test_list_show_and_recover_a_crashed_saga(tmp_path: Path) -> None:
     assert "compensated" in recovered.stdout
     assert (again.returncode, again.stdout) == (0, "nothing to recover\n")
     assert "trip-1" in final.stdout
+    document = json.loads(as_json.stdout)
+    assert document["saga"]["status"] == "compensated"
+    assert document["records"][0]["kind"] == "saga_started"
+    assert [r["seq"] for r in document["records"]] == list(
+        range(1, len(document["records"]) + 1)
+    )
+    assert [h["saga_id"] for h in json.loads(listed_json.stdout)] == ["trip-1"]
 
 
 def test_retry_and_abort_a_stuck_saga(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """
 `recovery sagas`: list, inspect, recover and repair journalled sagas.
 
-    recovery sagas list    --journal PATH_OR_URL [--status STATUS ...]
-    recovery sagas show ID --journal PATH_OR_URL
+    recovery sagas list    --journal PATH_OR_URL [--status STATUS ...] [--json]
+    recovery sagas show ID --journal PATH_OR_URL [--json]
     recovery sagas recover --journal PATH_OR_URL --definitions MODULE:NAME
                            [--leases-only]
     recovery sagas retry ID --journal PATH_OR_URL [--definitions MODULE:NAME]
@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime
+import enum
 import functools
 import importlib
+import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -30,8 +33,10 @@ from ..errors import RecoveryError
 from ..transactions import (
     Journal,
     JournalError,
+    JournalRecord,
     RecoveryReport,
     Saga,
+    SagaHeader,
     SagaStatus,
     abort_saga,
     arecover_sagas,
@@ -104,6 +109,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     abort.set_defaults(handler=_abort)
 
+    for sub in (listing, show):
+        sub.add_argument("--json", action="store_true", help="print JSON, not a table")
     for sub in (listing, show, recover, retry, abort):
         sub.add_argument(
             "--journal",
@@ -139,6 +146,10 @@ def _list(args: argparse.Namespace) -> int:
     with _journal(args) as journal:
         statuses = None if args.status is None else [SagaStatus(s) for s in args.status]
         headers = journal.sagas(statuses, limit=args.limit)
+    if args.json:
+        _out(json.dumps([_plain(h) for h in headers], indent=2))
+        return 0
+
     rows = [
         (
             h.saga_id,
@@ -159,6 +170,14 @@ def _show(args: argparse.Namespace) -> int:
     with _journal(args) as journal:
         history = journal.load(args.saga_id)
     header = history.header
+    if args.json:
+        document = {
+            "saga": _plain(header),
+            "records": [_plain(r) for r in history.records],
+        }
+        _out(json.dumps(document, indent=2))
+        return 0
+
     _out(
         f"saga {header.saga_id}  type {header.saga_type}  "
         f"status {header.status.value}  definition {header.definition_hash}  "
@@ -280,6 +299,14 @@ def _report(report: RecoveryReport) -> int:
     _table("recovered sagas", ("id", "status", "error"), rows)
 
     return 0 if report.ok else 1
+
+
+def _plain(record: SagaHeader | JournalRecord) -> dict[str, object]:
+    fields = dataclasses.asdict(record)
+    return {
+        key: value.value if isinstance(value, enum.Enum) else value
+        for key, value in fields.items()
+    }
 
 
 def _out(text: str) -> None:
