@@ -4,12 +4,13 @@ Running sagas in one process: order, compensation, retries, keys, events.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 
 import pytest
 
-from recovery.errors import ConfigurationError
+from recovery.errors import CallTimeoutError, ConfigurationError
 from recovery.events import Event
 from recovery.policies.backoff import constant
 from recovery.policies.retry import Retry
@@ -680,3 +681,43 @@ def test_saga_failed_error_survives_pickling() -> None:
     assert (copy.saga_id, copy.status, copy.failed_step) == ("s", SagaStatus.STUCK, "b")
     assert (copy.compensated, copy.not_compensated) == (("a",), ("c",))
     assert [str(e) for e in copy.exceptions] == ["x", "y"]
+
+
+async def test_async_step_past_its_timeout_fails_and_is_compensated() -> None:
+    calls: list[str] = []
+
+    async def hang(ctx: SagaContext) -> None:
+        calls.append(f"hang {ctx.attempt}")
+        await asyncio.Event().wait()
+
+    saga = Saga(
+        "s",
+        [
+            Step("a", lambda ctx: 1, lambda ctx, r: calls.append("undo a")),
+            Step(
+                "b",
+                hang,
+                timeout=0.01,
+                retry=Retry(
+                    on=TimeoutError, attempts=2, backoff=constant(0), clock=FakeClock()
+                ),
+            ),
+        ],
+        compensation_retry=None,
+    )
+
+    with pytest.raises(SagaFailedError) as caught:
+        await saga.arun()
+
+    assert calls == ["hang 1", "hang 2", "undo a"]
+    assert isinstance(caught.value.error, CallTimeoutError)
+    assert caught.value.error.timeout == 0.01
+
+
+def test_sync_run_refuses_step_timeouts() -> None:
+    saga = Saga("s", [Step("a", lambda ctx: 1, timeout=1.0)])
+
+    with pytest.raises(SagaDefinitionError, match="only async steps can be timed out"):
+        saga.run()
+    with pytest.raises(ConfigurationError, match="timeout"):
+        Step("a", print, timeout=0)

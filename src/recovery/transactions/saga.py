@@ -27,7 +27,7 @@ from typing import Literal, TypeVar
 
 from .._validation import require_positive
 from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import ConfigurationError, RecoveryError
+from ..errors import CallTimeoutError, ConfigurationError, RecoveryError
 from ..events import EventEmitter, Listener
 from ..policies.backoff import exponential
 from ..policies.retry import Retry
@@ -202,6 +202,12 @@ class Saga:
         if self._is_async:
             raise SagaDefinitionError(
                 f"saga {self.name!r} has async steps; run it with `await saga.arun()`"
+            )
+        timed = [step.name for step in self.steps if step.timeout is not None]
+        if timed:
+            raise SagaDefinitionError(
+                f"saga {self.name!r}: only async steps can be timed out, and these "
+                f"have a timeout: {', '.join(timed)}; run it with `await saga.arun()`"
             )
         step_pass = self._start(input, saga_id)
         step_pass.create()
@@ -756,7 +762,7 @@ class _Pass:
             await self._asafe_write(RecordKind.STEP_STARTED, fields)
             context = self.context(index, "action", self.state.steps[index].attempts)
             try:
-                result = await _maybe_await(step.action(context))
+                result = await _within(step, step.action(context))
                 completed = self._step_completed(index, result)
             except Exception as exc:
                 await self._asafe_write(
@@ -790,7 +796,7 @@ class _Pass:
                 index, "compensation", self.state.steps[index].comp_attempts
             )
             try:
-                await _maybe_await(compensation(context, result))
+                await _within(step, compensation(context, result))
             except Exception as exc:
                 await self._asafe_write(
                     RecordKind.COMP_FAILED, self._failed(index, exc, comp=True)
@@ -832,6 +838,22 @@ async def _aguarded(step_pass: _Pass, drive: Callable[[], Awaitable[None]]) -> N
     except BaseException:
         step_pass.release_quietly()
         raise
+
+
+async def _within(step: Step, value: object) -> object:
+    """
+    Await *value* if it is awaitable, within the step's time limit.
+    """
+    if step.timeout is None or not inspect.isawaitable(value):
+        return await _maybe_await(value)
+    try:
+        async with asyncio.timeout(step.timeout):
+            return await value
+    except TimeoutError as exc:
+        raise CallTimeoutError(
+            f"step {step.name!r} did not finish within {step.timeout:g} s",
+            timeout=step.timeout,
+        ) from exc
 
 
 async def _maybe_await(value: object) -> object:

@@ -9,6 +9,7 @@ import dataclasses
 import inspect
 from collections.abc import Callable, Mapping
 
+from .._validation import require_positive
 from ..policies.retry import Retry
 from .errors import SagaDefinitionError
 
@@ -78,6 +79,11 @@ class Step:
             default), or stop the saga as stuck for an operator.
         compensate_on_failure: the action may leave partial effects when it
             fails, so run its own compensation too when it fails for good.
+        timeout: seconds an async action (or compensation) may take; past
+            it, the invocation is cancelled and fails with
+            `CallTimeoutError`, which the step's retry may retry. Only
+            `Saga.arun` enforces it: a synchronous call cannot be
+            interrupted.
     """
 
     name: str
@@ -88,6 +94,7 @@ class Step:
     idempotent: bool = True
     compensate_in_doubt: bool = True
     compensate_on_failure: bool = False
+    timeout: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -103,6 +110,8 @@ class Step:
                 f"step {self.name!r}: compensation must be callable or None, "
                 f"got {self.compensation!r}"
             )
+        if self.timeout is not None:
+            require_positive("timeout", self.timeout)
         if self.retry is not None and not isinstance(self.retry, Retry):
             raise SagaDefinitionError(
                 f"step {self.name!r}: retry must be a Retry or None, got {self.retry!r}"
