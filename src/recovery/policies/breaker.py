@@ -25,7 +25,6 @@ import functools
 import inspect
 import itertools
 import logging
-import threading
 import types
 import uuid
 from collections.abc import (
@@ -36,7 +35,7 @@ from collections.abc import (
     Generator,
     Iterable,
 )
-from typing import Literal, ParamSpec, TypeVar, overload
+from typing import ParamSpec, TypeVar, overload
 
 from .._validation import ExceptionSpec, exception_matcher, require_positive
 from ..clock import SYSTEM_CLOCK, Clock
@@ -56,12 +55,8 @@ from .breaker_core import (
     StateView,
     Transition,
 )
-from .breaker_events import (
-    BreakerStoreRestored,
-    BreakerStoreUnavailable,
-    CallRejected,
-    transition_event,
-)
+from .breaker_events import CallRejected, transition_event
+from .breaker_shared import SharedLink, StoreErrorPolicy
 from .windows import CountWindow, TimeWindow
 
 __all__ = ["CircuitBreaker"]
@@ -73,8 +68,6 @@ R = TypeVar("R")
 
 _CLOSED = BreakerState.CLOSED
 _OPEN = BreakerState.OPEN
-
-StoreErrorPolicy = Literal["local", "allow", "deny"]
 
 
 class _Ticket:
@@ -99,50 +92,6 @@ _UNJUDGED = _Ticket(-1, None, False, 0.0)
 
 
 _new_error = CircuitOpenError.__new__
-
-
-class _Link:
-    """
-    The connection of one breaker to a shared store: cache and fallback.
-
-    `state`, `generation`, `valid_until` and `open_until` cache the store's
-    last answer (times on the breaker's clock). `down_until` is the internal
-    breaker on the store itself: after a store error the store is not asked
-    again before that time, and only one caller then probes it.
-    """
-
-    __slots__ = (
-        "down",
-        "down_until",
-        "fallback",
-        "generation",
-        "lock",
-        "open_until",
-        "rejected",
-        "state",
-        "store",
-        "valid_until",
-    )
-
-    def __init__(self, store: BreakerStore) -> None:
-        self.store = store
-        self.lock = threading.Lock()
-        self.state = _CLOSED
-        self.generation = 0
-        self.valid_until = float("-inf")
-        self.open_until = float("-inf")
-        self.down = False
-        self.down_until = float("-inf")
-        self.fallback: MemoryEntry | None = None
-        self.rejected = 0
-
-    def take_rejected(self) -> int:
-        """
-        Return and clear the count of rejections not yet reported to the store.
-        """
-        with self.lock:
-            rejected, self.rejected = self.rejected, 0
-        return rejected
 
 
 class CircuitBreaker:
@@ -265,12 +214,21 @@ class CircuitBreaker:
     def _attach(self, store: BreakerStore) -> None:
         self.store = store
         self._entry: MemoryEntry | None = None
-        self._link: _Link | None = None
+        self._link: SharedLink | None = None
         if isinstance(store, MemoryStore):
             self._entry = store.entry(self.name, self.config)
             self._store_clock = store.clock
         else:
-            self._link = _Link(store)
+            self._link = SharedLink(
+                store,
+                name=self.name,
+                config=self.config,
+                clock=self._clock,
+                sync_interval=self._sync_interval,
+                store_retry=self._store_retry,
+                policy=self._on_store_error,
+                emitter=self._emitter,
+            )
             self._store_clock = self._clock
 
         # The lock-free success path needs nothing but a streak to reset.
@@ -604,11 +562,12 @@ class CircuitBreaker:
             return self._admit_local(self._entry)  # type: ignore[arg-type]
 
         now = self._clock.now()
-        ticket = self._admit_cached(link, now)
-        if ticket is not None:
-            return ticket
-        if not self._store_due(link, now):
-            return self._admit_fallback(link)
+        start = now if self._timed else 0.0
+        cached = link.cached(now)
+        if cached is not None:
+            return self._ticket_for(cached, shared=True, start=start)
+        if not link.due(now):
+            return self._admit_fallback(link, start)
 
         permit = uuid.uuid4().hex
         try:
@@ -616,9 +575,10 @@ class CircuitBreaker:
                 self.name, self.config, permit, rejected=link.take_rejected()
             )
         except StoreError as exc:
-            self._store_failed(link, exc)
-            return self._admit_fallback(link)
-        return self._absorb_admission(link, admission)
+            link.failed(exc)
+            return self._admit_fallback(link, start)
+        link.absorb(admission.state, admission.generation, admission.retry_after)
+        return self._ticket_for(admission, shared=True, start=start)
 
     async def _aadmit(self) -> _Ticket:
         link = self._link
@@ -626,11 +586,12 @@ class CircuitBreaker:
             return self._admit_local(self._entry)  # type: ignore[arg-type]
 
         now = self._clock.now()
-        ticket = self._admit_cached(link, now)
-        if ticket is not None:
-            return ticket
-        if not self._store_due(link, now):
-            return self._admit_fallback(link)
+        start = now if self._timed else 0.0
+        cached = link.cached(now)
+        if cached is not None:
+            return self._ticket_for(cached, shared=True, start=start)
+        if not link.due(now):
+            return self._admit_fallback(link, start)
 
         permit = uuid.uuid4().hex
         try:
@@ -638,9 +599,20 @@ class CircuitBreaker:
                 self.name, self.config, permit, rejected=link.take_rejected()
             )
         except StoreError as exc:
-            self._store_failed(link, exc)
-            return self._admit_fallback(link)
-        return self._absorb_admission(link, admission)
+            link.failed(exc)
+            return self._admit_fallback(link, start)
+        link.absorb(admission.state, admission.generation, admission.retry_after)
+        return self._ticket_for(admission, shared=True, start=start)
+
+    def _admit_fallback(self, link: SharedLink, start: float) -> _Ticket:
+        admission = link.fallback_admission()
+        if admission is not None:
+            return self._ticket_for(admission, shared=False, start=start)
+        fallback = link.fallback
+        if fallback is None:
+            # The store came back between the check and now.
+            return _UNJUDGED
+        return self._admit_local(fallback)
 
     def _admit_local(self, entry: MemoryEntry) -> _Ticket:
         machine = entry.machine
@@ -710,128 +682,6 @@ class CircuitBreaker:
         error.last_failure = self._last_failure
         return error
 
-    # -- the shared store: cache, fallback and health -------------------------
-
-    def _admit_cached(self, link: _Link, now: float) -> _Ticket | None:
-        state = link.state
-        start = now if self._timed else 0.0
-        if now < link.valid_until:
-            if state is _CLOSED:
-                return _Ticket(link.generation, None, True, start)
-            if state is BreakerState.DISABLED:
-                return _UNJUDGED
-            if state is BreakerState.FORCED_OPEN:
-                self._count_local_rejection(link)
-                raise self._rejection(state, None)
-        if state is _OPEN and now < link.open_until:
-            self._count_local_rejection(link)
-            raise self._rejection(state, link.open_until - now)
-        return None
-
-    def _count_local_rejection(self, link: _Link) -> None:
-        with link.lock:
-            link.rejected += 1
-
-    def _absorb_admission(self, link: _Link, admission: Admission) -> _Ticket:
-        now = self._clock.now()
-        self._store_answered(link)
-        self._cache(
-            link, admission.state, admission.generation, admission.retry_after, now
-        )
-        return self._ticket_for(
-            admission, shared=True, start=now if self._timed else 0.0
-        )
-
-    def _absorb_view(self, link: _Link, view: StateView) -> None:
-        self._store_answered(link)
-        self._cache(
-            link, view.state, view.generation, view.retry_after, self._clock.now()
-        )
-        if view.transition is not None:
-            self._announce(view.transition)
-
-    def _cache(
-        self,
-        link: _Link,
-        state: BreakerState,
-        generation: int,
-        retry_after: float | None,
-        now: float,
-    ) -> None:
-        # Half-open is never cached: every trial must ask the store for a
-        # permit, or the store could not bound the trials across processes.
-        with link.lock:
-            link.state = state
-            link.generation = generation
-            half_open = state is BreakerState.HALF_OPEN
-            link.valid_until = now if half_open else now + self._sync_interval
-            link.open_until = now + retry_after if retry_after is not None else now
-
-    def _store_due(self, link: _Link, now: float) -> bool:
-        if not link.down:
-            return True
-        # One caller at a time probes a store that failed; the others keep
-        # using the fallback until the probe answers.
-        with link.lock:
-            if now < link.down_until:
-                return False
-            link.down_until = now + self._store_retry
-        return True
-
-    def _store_failed(self, link: _Link, exc: StoreError) -> None:
-        with link.lock:
-            first = not link.down
-            link.down = True
-            link.down_until = self._clock.now() + self._store_retry
-            link.valid_until = float("-inf")
-            link.open_until = float("-inf")
-            if first:
-                link.fallback = MemoryEntry(
-                    BreakerMachine(self.config, self._clock.now())
-                )
-        if first:
-            self._emitter.emit(
-                BreakerStoreUnavailable(
-                    source=self.name,
-                    store=link.store.describe(),
-                    error=f"{type(exc).__name__}: {exc}",
-                    fallback=self._fallback_description(),
-                )
-            )
-
-    def _fallback_description(self) -> str:
-        return {
-            "local": "a local breaker in this process",
-            "allow": "no breaker (every call allowed)",
-            "deny": "no breaker (every call rejected)",
-        }[self._on_store_error]
-
-    def _store_answered(self, link: _Link) -> None:
-        if not link.down:
-            return
-        with link.lock:
-            restored = link.down
-            link.down = False
-            link.fallback = None
-        if restored:
-            self._emitter.emit(
-                BreakerStoreRestored(source=self.name, store=link.store.describe())
-            )
-
-    def _admit_fallback(self, link: _Link) -> _Ticket:
-        policy = self._on_store_error
-        if policy == "allow":
-            return _UNJUDGED
-        if policy == "deny":
-            retry_after = max(0.0, link.down_until - self._clock.now())
-            raise self._rejection(_OPEN, retry_after)
-
-        fallback = link.fallback
-        if fallback is None:
-            # The store came back between the check and now.
-            return _UNJUDGED
-        return self._admit_local(fallback)
-
     # -- settling ---------------------------------------------------------
 
     def _classify(self, exc: BaseException) -> Outcome:
@@ -868,7 +718,7 @@ class CircuitBreaker:
                     rejected=link.take_rejected(),
                 )
             except StoreError as exc:
-                self._store_failed(link, exc)
+                link.failed(exc)
                 return
             self._absorb_view(link, view)
             return
@@ -891,7 +741,7 @@ class CircuitBreaker:
                     rejected=link.take_rejected(),
                 )
             except StoreError as exc:
-                self._store_failed(link, exc)
+                link.failed(exc)
                 return
             self._absorb_view(link, view)
             return
@@ -946,6 +796,11 @@ class CircuitBreaker:
             machine = entry.machine
             if machine.generation == generation and machine.state is _CLOSED:
                 machine.consecutive = 0
+
+    def _absorb_view(self, link: SharedLink, view: StateView) -> None:
+        link.absorb(view.state, view.generation, view.retry_after)
+        if view.transition is not None:
+            self._announce(view.transition)
 
     def _announce(self, transition: Transition) -> None:
         self._emitter.emit(transition_event(self.name, transition))
@@ -1002,9 +857,9 @@ class CircuitBreaker:
         try:
             found = link.store.metrics(self.name, self.config)
         except StoreError as exc:
-            self._store_failed(link, exc)
+            link.failed(exc)
             return self.metrics()
-        self._store_answered(link)
+        link.answered()
         if found is None:
             return BreakerMachine(self.config, 0.0).metrics(self.name, 0.0)
         return found
@@ -1051,7 +906,7 @@ class CircuitBreaker:
             try:
                 view = link.store.force(self.name, self.config, state)
             except StoreError as exc:
-                self._store_failed(link, exc)
+                link.failed(exc)
             else:
                 self._absorb_view(link, view)
                 return
