@@ -174,6 +174,49 @@ class TestDeferredSuccesses:
         assert (metrics.window_calls, metrics.window_failures) == (10, 4)
         assert metrics.successful_calls == 25
 
+    def test_time_window_keeps_deferred_successes_in_their_bucket(self) -> None:
+        clock = FakeClock()
+        breaker = CircuitBreaker(
+            "t",
+            window=TimeWindow(10, buckets=10),
+            failure_rate=0.5,
+            min_calls=4,
+            clock=clock,
+        )
+        succeed_times(breaker, 4)  # min_calls reached: deferring from now on
+        clock.advance(0.5)
+        succeed_times(breaker, 6)  # deferred, all in bucket 0
+        clock.advance(0.5)
+        fail_times(breaker, 1)  # bucket 1
+        assert breaker.metrics().window_calls == 11
+
+        clock.advance(9.0)  # t = 10: bucket 0 leaves, with the deferred six
+        assert breaker.metrics().window_calls == 1
+        fail_times(breaker, 2)
+        assert state_of(breaker) is BreakerState.CLOSED  # 3 calls < min_calls
+        fail_times(breaker, 1)
+
+        assert state_of(breaker) is BreakerState.OPEN
+
+    def test_a_new_bucket_takes_the_lock_again(self) -> None:
+        clock = FakeClock()
+        breaker = CircuitBreaker(
+            "t",
+            window=TimeWindow(2, buckets=2),
+            failure_rate=0.5,
+            min_calls=2,
+            clock=clock,
+        )
+        succeed_times(breaker, 2)
+        succeed_times(breaker, 3)  # deferred, in bucket 0
+        clock.advance(1.0)
+        fail_times(breaker, 1)  # bucket 1: 1 failure of 6 calls
+        clock.advance(1.0)  # bucket 0 leaves with all five successes
+
+        fail_times(breaker, 1)  # 2 failures of 2 calls
+
+        assert state_of(breaker) is BreakerState.OPEN
+
     def test_a_reset_drops_them_with_the_window(self) -> None:
         breaker = self.make()
         succeed_times(breaker, 15)

@@ -16,7 +16,7 @@ import pytest
 from recovery.errors import CircuitOpenError
 from recovery.policies.breaker import CircuitBreaker
 from recovery.policies.breaker_core import BreakerState
-from recovery.policies.windows import CountWindow
+from recovery.policies.windows import CountWindow, TimeWindow
 from recovery.testing import FakeClock
 
 from .helpers import BoomError, fail_times, state_of
@@ -209,6 +209,30 @@ def test_lock_free_window_successes_keep_the_window_exact() -> None:
     metrics = breaker.metrics()
     assert metrics.successful_calls == THREADS * 500
     assert (metrics.window_calls, metrics.window_failures) == (100, 49)
+    assert state_of(breaker) is BreakerState.CLOSED
+    fail_times(breaker, 1)
+    assert state_of(breaker) is BreakerState.OPEN
+
+
+@pytest.mark.usefixtures("fast_switching")
+def test_lock_free_time_window_successes_are_all_counted() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(
+        "t", window=TimeWindow(10), failure_rate=0.5, min_calls=10, clock=clock
+    )
+
+    def succeed(i: int) -> None:
+        for _ in range(500):
+            breaker.call(int)
+
+    run_threads(succeed)
+    fail_times(breaker, THREADS * 500 - 1)
+
+    metrics = breaker.metrics()
+    assert (metrics.window_calls, metrics.window_failures) == (
+        THREADS * 1000 - 1,
+        THREADS * 500 - 1,
+    )
     assert state_of(breaker) is BreakerState.CLOSED
     fail_times(breaker, 1)
     assert state_of(breaker) is BreakerState.OPEN

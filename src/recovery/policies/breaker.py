@@ -207,6 +207,12 @@ class CircuitBreaker:
         self._tickets: contextvars.ContextVar[tuple[_Ticket, ...]] = (
             contextvars.ContextVar(f"recovery_breaker_{name}", default=())
         )
+        window = self.config.window
+        self._bucket_ms = (
+            max(1, round(window.seconds * 1000 / window.buckets))
+            if isinstance(window, TimeWindow)
+            else 0
+        )
         self._open_message = f"circuit {name!r} is open"
         self._retry_message: tuple[int, str] = (-1, "")
         self._attach(store if store is not None else MemoryStore(clock=clock))
@@ -273,11 +279,13 @@ class CircuitBreaker:
                 except BaseException as exc:
                     self._settle_error(_Ticket(generation, None, False, start), exc)
                     raise
-                # A full CountWindow takes a fast success without the lock.
+                # A window that cannot trip on a success takes it lock-free
+                # (see BreakerMachine: deferred successes).
                 if (
-                    machine.window_full
-                    and not self._timed
+                    machine.defer_ok
                     and machine.generation == generation
+                    and not self._timed
+                    and (not self._bucket_ms or self._same_bucket(machine))
                 ):
                     next(machine.fast_successes)
                     return result
@@ -332,9 +340,10 @@ class CircuitBreaker:
                     self._settle_error(_Ticket(generation, None, False, start), exc)
                     raise
                 if (
-                    machine.window_full
-                    and not self._timed
+                    machine.defer_ok
                     and machine.generation == generation
+                    and not self._timed
+                    and (not self._bucket_ms or self._same_bucket(machine))
                 ):
                     next(machine.fast_successes)
                     return result
@@ -776,6 +785,11 @@ class CircuitBreaker:
             )
         if view.transition is not None:
             self._announce(view.transition)
+
+    def _same_bucket(self, machine: BreakerMachine) -> bool:
+        # A TimeWindow defers successes only within the bucket it noted.
+        now_ms = round(self._store_clock.now() * 1000)
+        return now_ms // self._bucket_ms == machine.defer_bucket
 
     def _succeed_local(self, entry: MemoryEntry, generation: int, start: float) -> None:
         duration = self._clock.now() - start if self._timed else 0.0

@@ -338,6 +338,8 @@ class BreakerMachine:
         "can_defer",
         "config",
         "consecutive",
+        "defer_bucket",
+        "defer_ok",
         "failed",
         "fast_rejections",
         "fast_successes",
@@ -358,7 +360,6 @@ class BreakerMachine:
         "successful",
         "tally",
         "trips",
-        "window_full",
     )
 
     def __init__(self, config: BreakerConfig, now: float) -> None:
@@ -382,16 +383,18 @@ class BreakerMachine:
         self.fast_successes = itertools.count()
         self.fast_rejections = itertools.count()
         self._fast_base = (0, 0)
-        # Deferred successes: once a CountWindow is full, a fast success can
-        # no longer trip it (it only pushes out an older call), so the
-        # in-memory breaker may count it lock-free in `fast_successes` and
-        # leave it to the next locked operation to add to the window.
-        # `_window_applied` is the position of `fast_successes` up to which
-        # successes are in the window.
-        self.can_defer = (
-            isinstance(config.window, CountWindow) and config.adaptive is None
-        )
-        self.window_full = False
+        # Deferred successes. Once the window holds at least `min_calls`
+        # calls, a fast success cannot trip it: it adds a call and, at most,
+        # pushes out an older one, so no rate can rise; only time moving a
+        # TimeWindow to its next bucket can. While `defer_ok` holds (and, for
+        # a TimeWindow, the time is still in bucket `defer_bucket`), the
+        # in-memory breaker counts such a success lock-free in
+        # `fast_successes`, and the next locked operation adds the pending
+        # ones to the window, in their bucket. `_window_applied` is the
+        # position of `fast_successes` up to which successes are in the window.
+        self.can_defer = config.window is not None and config.adaptive is None
+        self.defer_ok = False
+        self.defer_bucket = -1
         self._window_applied = 0
 
     def _new_tally(self) -> CountTally | TimeTally | None:
@@ -500,10 +503,10 @@ class BreakerMachine:
         tally = self.tally
         if tally is None:
             return None
-        if self.window_full:
+        if self.defer_ok:
             self.flush_deferred()
         tally.add(SLOW if slow else 0, now)
-        self._note_full()
+        self._note_deferrable(now)
         # A fast success can only complete a failure-rate trip, and only
         # when the window holds failures (every rate threshold is > 0).
         if slow or tally.failures:
@@ -594,7 +597,7 @@ class BreakerMachine:
         code = (FAILED if failed else 0) | (SLOW if slow else 0)
         if self.tally is not None:
             self.tally.add(code, now)
-            self._note_full()
+            self._note_deferrable(now)
 
         reason = self._trip_reason(now)
         if reason is not None:
@@ -665,29 +668,38 @@ class BreakerMachine:
         """
         Add the successes counted lock-free since the last flush to the window.
         """
-        if not self.window_full:
+        if not self.defer_ok:
             return
         seen = count_value(self.fast_successes)
         pending = seen - self._window_applied
-        if pending > 0 and isinstance(self.tally, CountTally):
-            self._window_applied = seen
-            self.tally.add_successes(pending)
+        if pending <= 0:
+            return
 
-    def _note_full(self) -> None:
+        self._window_applied = seen
         tally = self.tally
-        if (
-            self.can_defer
-            and not self.window_full
-            and isinstance(tally, CountTally)
-            and tally.calls == tally.size
-        ):
+        if isinstance(tally, CountTally):
+            tally.add_successes(pending)
+        elif isinstance(tally, TimeTally):
+            tally.add_successes(pending, self.defer_bucket)
+
+    def _note_deferrable(self, now: float) -> None:
+        tally = self.tally
+        if not self.can_defer or tally is None:
+            return
+        if tally.calls < self.config.min_calls:
+            self.defer_ok = False
+            return
+
+        if not self.defer_ok:
             self._window_applied = count_value(self.fast_successes)
-            self.window_full = True
+            self.defer_ok = True
+        if isinstance(tally, TimeTally):
+            self.defer_bucket = tally.index(now)
 
     def _move(self, now: float, state: BreakerState, reason: str) -> Transition:
         previous = self.state
         # Deferred successes belong to the window that is being dropped.
-        self.window_full = False
+        self.defer_ok = False
         self.state = state
         self.generation += 1
         self.since = now

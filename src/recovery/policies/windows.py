@@ -242,6 +242,17 @@ class TimeTally:
         self.failures += failed
         self.slow += slow
 
+    def add_successes(self, count: int, index: int) -> None:
+        """
+        Record *count* fast successes that happened in bucket *index*.
+        """
+        bucket = self._buckets.get(index)
+        if bucket is None:
+            bucket = self._buckets[index] = [0, 0, 0]
+            self._oldest = min(self._oldest, index)
+        bucket[0] += count
+        self.calls += count
+
     def totals(self, now: float) -> tuple[int, int, int]:
         """
         Return (calls, failures, slow calls) in the window at time *now*.
