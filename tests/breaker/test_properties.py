@@ -10,11 +10,12 @@ permits; only outcomes of the current generation decide.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -26,12 +27,15 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from recovery.errors import CircuitOpenError
+from recovery.policies.breaker import CircuitBreaker
 from recovery.policies.breaker_core import (
     AdmissionKind,
     BreakerConfig,
     BreakerState,
     Outcome,
 )
+from recovery.policies.windows import CountWindow, TimeWindow
 from recovery.stores.base import BreakerStore
 from recovery.stores.memory import MemoryStore
 from recovery.stores.redis import RedisStore
@@ -261,3 +265,77 @@ def test_admission_kinds_are_the_ones_the_model_names() -> None:
         "bypass",
         "reject",
     }
+
+
+Step = tuple[str, float]
+STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("advance"), st.sampled_from([0.25, 0.5, 1.0])),
+        st.tuples(st.sampled_from(["ok", "fail"]), st.just(0.0)),
+    ),
+    max_size=60,
+)
+
+
+def _window_model(steps: list[Step], kind: str) -> list[tuple[str, int, int]]:
+    """Replay *steps* with plain lists: (state, window calls, window failures)."""
+    now, state, open_until = 0.0, "closed", 0.0
+    calls: list[tuple[float, bool]] = []
+    seen = []
+    for action, seconds in steps:
+        if action == "advance":
+            now += seconds
+        elif state == "closed":
+            calls.append((now, action == "fail"))
+        elif now >= open_until:  # the trial decides
+            state, calls = ("open", []) if action == "fail" else ("closed", [])
+            open_until = now + 1.0 if state == "open" else open_until
+
+        if kind == "count":
+            window = calls[-5:]
+        else:  # 500 ms buckets, the last four of them
+            first = round(now * 1000) // 500 - 3
+            window = [c for c in calls if round(c[0] * 1000) // 500 >= first]
+        failures = sum(failed for _, failed in window)
+        if state == "closed" and len(window) >= 4 and failures >= 0.5 * len(window):
+            state, open_until, calls, window, failures = "open", now + 1.0, [], [], 0
+        seen.append((state, len(window), failures))
+    return seen
+
+
+@pytest.mark.parametrize("kind", ["count", "time"])
+@settings(max_examples=60, deadline=None)
+@given(steps=STEPS)
+def test_windowed_breaker_follows_a_naive_recount(kind: str, steps: list[Step]) -> None:
+    """Through `call`, with its lock-free successes, windows count exactly."""
+    clock = FakeClock()
+    window = CountWindow(5) if kind == "count" else TimeWindow(2, buckets=4)
+    breaker = CircuitBreaker(
+        "w",
+        window=window,
+        failure_rate=0.5,
+        min_calls=4,
+        reset_timeout=1.0,
+        clock=clock,
+    )
+    expected = _window_model(steps, kind)
+
+    for (action, seconds), (state, calls, failures) in zip(
+        steps, expected, strict=True
+    ):
+        if action == "advance":
+            clock.advance(seconds)
+        else:
+            with contextlib.suppress(ValueError, CircuitOpenError):
+                breaker.call(_outcome, action == "fail")
+        metrics = breaker.metrics()
+        if state == "closed":
+            assert metrics.state is BreakerState.CLOSED
+            assert (metrics.window_calls, metrics.window_failures) == (calls, failures)
+        else:
+            assert metrics.state in (BreakerState.OPEN, BreakerState.HALF_OPEN)
+
+
+def _outcome(failed: bool) -> None:
+    if failed:
+        raise ValueError("failed")
