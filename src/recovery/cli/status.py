@@ -1,12 +1,19 @@
 """
 `recovery status`: the circuit breakers the command line remembers.
 
-    recovery status [--state PATH | --redis URL]
+    recovery status [--state PATH | --redis URL] [--journal PATH_OR_URL]
+                    [--repo PATH] [--registry-redis URL ...] [--watch [SECONDS]]
 
 Shows one row per breaker: its state, since when, the time left before a
 trial run is allowed, and its counters. Reads the same store as
 ``recovery run --breaker``. Exit status: 0, or 1 when the store cannot be
 read.
+
+With ``--watch``, the view refreshes in place every SECONDS (default 1)
+until Ctrl-C, and adds the failure rate of the last minute and its trend,
+busy limiters, and whatever ``--journal`` (sagas by status), ``--repo``
+(the latest backup snapshots) and ``--registry-redis`` (services and their
+endpoints' health) name; those options alone show the same view once.
 """
 
 from __future__ import annotations
@@ -64,10 +71,40 @@ def add_parser(subparsers: Any) -> None:
     where.add_argument(
         "--redis", metavar="URL", help="read breaker state from Redis instead"
     )
+    parser.add_argument(
+        "--journal",
+        metavar="PATH_OR_URL",
+        help="also show the sagas of this journal (an SQLite file or a "
+        "postgresql:// URL)",
+    )
+    parser.add_argument(
+        "--repo", metavar="PATH", help="also show this backup repository"
+    )
+    parser.add_argument(
+        "--registry-redis",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="also show the shared service registry in this Redis (repeatable)",
+    )
+    parser.add_argument(
+        "--watch",
+        nargs="?",
+        type=float,
+        const=1.0,
+        default=None,
+        metavar="SECONDS",
+        help="refresh in place every SECONDS (default 1) until Ctrl-C",
+    )
+    # Bounds --watch, so that tests and scripts can run it to an end.
+    parser.add_argument("--iterations", type=int, default=None, help=argparse.SUPPRESS)
     parser.set_defaults(handler=_handle)
 
 
 def _handle(args: argparse.Namespace) -> int:
+    if args.watch is not None or args.journal or args.repo or args.registry_redis:
+        return _handle_live(args)
+
     try:
         store = open_cli_store(state=args.state, redis=args.redis)
     except ImportError as exc:
@@ -87,6 +124,38 @@ def _handle(args: argparse.Namespace) -> int:
         return 0
     _print_table(rows, store.describe())
     return 0
+
+
+def _handle_live(args: argparse.Namespace) -> int:
+    from ..dashboard.collect import open_collector
+    from ._watch import watch
+
+    if args.watch is not None and args.watch <= 0:
+        sys.stderr.write(f"recovery status: --watch must be > 0, got {args.watch}\n")
+        return 2
+    try:
+        collector = open_collector(
+            state=args.state,
+            redis=args.redis,
+            journal=args.journal,
+            repo=args.repo,
+            registry_redis=args.registry_redis,
+        )
+    except (RecoveryError, ImportError) as exc:
+        sys.stderr.write(f"recovery status: {exc}\n")
+        return 1
+    try:
+        return watch(
+            collector,
+            interval=args.watch or 1.0,
+            iterations=1 if args.watch is None else args.iterations,
+        )
+    except ImportError as exc:
+        sys.stderr.write(
+            f"recovery status: the live view needs the cli extra "
+            f"(pip install 'recovery[cli]'): {exc}\n"
+        )
+        return 1
 
 
 def _cells(metrics: BreakerMetrics) -> list[str]:
