@@ -73,7 +73,7 @@ def _schema(t: str, p: str) -> list[str]:
               last_seq        BIGINT NOT NULL,
               created_at      DOUBLE PRECISION NOT NULL,
               updated_at      DOUBLE PRECISION NOT NULL)""",
-        f"""CREATE INDEX IF NOT EXISTS {p}saga_in_progress ON {t}saga (updated_at)
+        f"""CREATE INDEX IF NOT EXISTS {p}saga_in_progress ON {t}saga (saga_type)
               WHERE status IN ({in_progress})""",
         f"""CREATE TABLE IF NOT EXISTS {t}saga_record (
               saga_id   TEXT NOT NULL REFERENCES {t}saga (saga_id),

@@ -74,7 +74,7 @@ CREATE TABLE IF NOT EXISTS {p}saga (
   created_at      REAL NOT NULL,
   updated_at      REAL NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS {p}saga_by_status ON {p}saga (status, updated_at);
+CREATE INDEX IF NOT EXISTS {p}saga_by_status ON {p}saga (status, saga_type);
 CREATE TABLE IF NOT EXISTS {p}saga_record (
   saga_id   TEXT NOT NULL REFERENCES {p}saga (saga_id),
   seq       INTEGER NOT NULL,
