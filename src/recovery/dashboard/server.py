@@ -129,7 +129,7 @@ class DashboardServer:
         """
         for target, name in (
             (self._sample_loop, "recovery-dashboard-sampler"),
-            (self._httpd.serve_forever, "recovery-dashboard-http"),
+            (self._serve, "recovery-dashboard-http"),
         ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -169,6 +169,10 @@ class DashboardServer:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def _serve(self) -> None:
+        # A short poll interval lets close() return promptly.
+        self._httpd.serve_forever(poll_interval=0.05)
 
     # -- the sampler ------------------------------------------------------------
 
@@ -249,6 +253,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path == "/api/snapshot":
             self._send(200, "application/json", dashboard.latest())
+        elif path == "/favicon.ico":
+            # No icon; answering keeps browsers from logging a failed load.
+            self._send(204, "image/x-icon", b"")
         elif path in _STATIC:
             name, content_type = _STATIC[path]
             self._send(200, content_type, _static(name))

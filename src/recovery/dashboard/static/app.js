@@ -154,6 +154,11 @@ function breakerCard(breaker, now) {
       sparkline(points, now),
     ),
     el(
+      "div",
+      { class: "rate-label" },
+      `failed in the last minute, of ${breaker.recent_calls} call${breaker.recent_calls === 1 ? "" : "s"}`,
+    ),
+    el(
       "dl",
       { class: "counters" },
       counter("calls", breaker.total_calls),
@@ -163,8 +168,12 @@ function breakerCard(breaker, now) {
       counter("slow", breaker.slow_calls),
       counter("opened", breaker.times_opened),
     ),
-    el("div", { class: "trial" }, `${breaker.consecutive_failures} failed in a row · `,
-      `in this state since ${when(breaker.since)}`),
+    el(
+      "div",
+      { class: "trial" },
+      breaker.state === "closed" ? `${breaker.consecutive_failures} failed in a row · ` : "",
+      `${stateLabel(breaker.state).toLowerCase()} since ${when(breaker.since)}`,
+    ),
     trial,
   );
 }
@@ -198,7 +207,7 @@ function drawServices(registries) {
         el(
           "tr",
           { "data-endpoint": e.address },
-          el("td", {}, el("code", {}, e.address)),
+          el("td", { class: "nowrap" }, el("code", {}, e.address)),
           el("td", {}, el("span", { class: `health ${e.health}` }, e.health)),
           el("td", { class: "num" }, e.weight),
           el("td", { class: "num" }, e.expires_in === null ? "never" : seconds(e.expires_in)),
@@ -210,8 +219,8 @@ function drawServices(registries) {
         el(
           "table",
           { class: "rows", "data-service": service.name },
-          el("caption", { class: "muted", style: "text-align:left" },
-            `${service.name}: ${service.healthy} of ${service.endpoints.length} healthy`),
+          el("caption", {}, el("b", {}, service.name),
+            `: ${service.healthy} of ${service.endpoints.length} healthy`),
           el("thead", {}, el("tr", {}, ...["endpoint", "health", "weight", "heartbeat expires in",
             "ejected for", "ejections"].map((h, i) => el("th", i > 1 ? { class: "num" } : {}, h)))),
           el("tbody", {}, ...rows),
@@ -244,12 +253,12 @@ function drawSagas(section) {
     el(
       "tr",
       { "data-saga": s.saga_id },
-      el("td", {}, el("code", {}, s.saga_id)),
+      el("td", { class: "nowrap" }, el("code", {}, s.saga_id)),
       el("td", {}, s.saga_type),
       el("td", {}, el("span", { class: `pill ${s.status}` }, s.status)),
       el("td", {}, s.owner || "–"),
       el("td", { class: "num" }, s.records),
-      el("td", {}, when(s.updated_at)),
+      el("td", { class: "nowrap" }, when(s.updated_at)),
     ),
   );
   node.querySelector("tbody").replaceChildren(...rows);
@@ -266,12 +275,12 @@ function drawBackups(section) {
     el(
       "tr",
       { "data-snapshot": s.snapshot_id },
-      el("td", {}, el("code", {}, s.snapshot_id.slice(0, 12))),
+      el("td", { class: "nowrap" }, el("code", {}, s.snapshot_id.slice(0, 12))),
       el("td", {}, s.series),
-      el("td", {}, when(s.created_at)),
+      el("td", { class: "nowrap" }, when(s.created_at)),
       el("td", {}, s.host),
       el("td", {}, s.source),
-      el("td", {}, s.tags.join(", ")),
+      el("td", { class: "nowrap" }, s.tags.join(", ")),
       el("td", { class: "num" }, s.files),
       el("td", { class: "num" }, bytes(s.size)),
     ),
