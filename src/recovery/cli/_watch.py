@@ -155,14 +155,12 @@ def watch(
 # -- one table per source --------------------------------------------------------
 
 
-def _table(title: str, columns: tuple[str, ...], numeric: tuple[str, ...]) -> Table:
+def _table(columns: tuple[str, ...], numeric: tuple[str, ...]) -> Table:
     from rich import box
     from rich.table import Table
 
     # A light box leaves more of a narrow terminal to the cells.
     table = Table(
-        title=title,
-        title_justify="left",
         box=box.SIMPLE_HEAD,
         collapse_padding=True,
         pad_edge=False,
@@ -179,6 +177,15 @@ def _table(title: str, columns: tuple[str, ...], numeric: tuple[str, ...]) -> Ta
     return table
 
 
+def _titled(title: str, *parts: RenderableType) -> RenderableType:
+    from rich.console import Group
+    from rich.text import Text
+
+    # A title of its own line, not the table's: a long path then wraps at
+    # the terminal's width rather than the table's.
+    return Group(Text(title, style="bold"), *parts)
+
+
 def _error(title: str, error: str) -> RenderableType:
     from rich.text import Text
 
@@ -191,7 +198,6 @@ def _breakers(section: BreakersSection, trends: BreakerTrends) -> RenderableType
         return _error(title, section.error)
     numeric = ("trial in", "calls", "ok", "fail", "rej", "trips", "1 min")
     table = _table(
-        title,
         (
             "breaker",
             "state",
@@ -232,17 +238,17 @@ def _breakers(section: BreakersSection, trends: BreakerTrends) -> RenderableType
         )
     if not section.breakers:
         table.caption = "no circuit breakers yet"
-    return table
+    return _titled(title, table)
 
 
 def _limiters(section: LimitersSection) -> RenderableType:
     title = f"busy rate limiters in {section.source}"
     if section.error is not None:
         return _error(title, section.error)
-    table = _table(title, ("limiter", "full again in"), ("full again in",))
+    table = _table(("limiter", "full again in"), ("full again in",))
     for view in section.limiters:
         table.add_row(view.name, f"{view.idle_in:.2f} s")
-    return table
+    return _titled(title, table)
 
 
 def _registry(section: RegistrySection) -> RenderableType:
@@ -250,7 +256,6 @@ def _registry(section: RegistrySection) -> RenderableType:
     if section.error is not None:
         return _error(title, section.error)
     table = _table(
-        title,
         ("service", "endpoint", "health", "expires in", "ejected for", "ejections"),
         ("expires in", "ejected for", "ejections"),
     )
@@ -271,11 +276,10 @@ def _registry(section: RegistrySection) -> RenderableType:
             label = ""
     if not section.services:
         table.caption = "no services registered"
-    return table
+    return _titled(title, table)
 
 
 def _sagas(section: SagasSection) -> RenderableType:
-    from rich.console import Group
     from rich.text import Text
 
     title = f"sagas in {section.source}"
@@ -285,7 +289,7 @@ def _sagas(section: SagasSection) -> RenderableType:
         f"{status} {count}{'+' if status in section.more else ''}"
         for status, count in section.counts.items()
     )
-    table = _table(title, ("saga", "type", "status", "owner", "updated (UTC)"), ())
+    table = _table(("saga", "type", "status", "owner", "updated (UTC)"), ())
     for view in section.recent:
         table.add_row(
             view.saga_id,
@@ -294,7 +298,7 @@ def _sagas(section: SagasSection) -> RenderableType:
             view.owner or "-",
             _when(view.updated_at, "%Y-%m-%d %H:%M:%S"),
         )
-    return Group(table, Text(counts))
+    return _titled(title, table, Text(counts))
 
 
 def _backups(section: BackupsSection) -> RenderableType:
@@ -302,7 +306,6 @@ def _backups(section: BackupsSection) -> RenderableType:
     if section.error is not None:
         return _error(title, section.error)
     table = _table(
-        title,
         ("snapshot", "series", "created (UTC)", "files", "size"),
         ("files", "size"),
     )
@@ -319,7 +322,7 @@ def _backups(section: BackupsSection) -> RenderableType:
             f"{lock.kind} by {lock.host} pid {lock.pid} ({lock.purpose})"
             for lock in section.locks
         )
-    return table
+    return _titled(title, table)
 
 
 def _percent(rate: float | None) -> str:
