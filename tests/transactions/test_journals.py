@@ -386,53 +386,65 @@ def test_renew_extends_only_a_held_live_lease(journal: Journal) -> None:
     assert journal.renew("nope", 1, 60) is False
 
 
+class Renewals:
+    """
+    A journal stand-in that counts renewals, answering *owned*.
+    """
+
+    blocking = True
+    where = "test"
+
+    def __init__(self, owned: bool = True, wanted: int = 2) -> None:
+        import threading
+
+        self.owned = owned
+        self.wanted = wanted
+        self.calls: list[tuple[str, int, float]] = []
+        self.enough = threading.Event()
+
+    def renew(self, saga_id: str, fence: int, lease: float) -> bool:
+        self.calls.append((saga_id, fence, lease))
+        if len(self.calls) >= self.wanted:
+            self.enough.set()
+        return self.owned
+
+
 def test_heartbeat_renews_while_the_saga_runs() -> None:
-    import threading
+    from recovery.transactions.heartbeat import Heartbeat, _Renewer
 
-    from recovery.transactions.heartbeat import Heartbeat
-
-    class Renewals:
-        blocking = True
-        where = "test"
-
-        def __init__(self) -> None:
-            self.calls: list[tuple[str, int, float]] = []
-            self.twice = threading.Event()
-
-        def renew(self, saga_id: str, fence: int, lease: float) -> bool:
-            self.calls.append((saga_id, fence, lease))
-            if len(self.calls) >= 2:
-                self.twice.set()
-            return True
-
+    renewer = _Renewer()
     journal = Renewals()
-    with Heartbeat(journal, "s", 3, 0.003):  # type: ignore[arg-type]
-        assert journal.twice.wait(10)
+    with Heartbeat(journal, "s", 3, 0.003, renewer=renewer):  # type: ignore[arg-type]
+        assert journal.enough.wait(10)
     count = len(journal.calls)
 
     assert journal.calls[0] == ("s", 3, 0.003)
-    assert threading.active_count() >= 1
-    assert len(journal.calls) == count
+    assert renewer._leases == set()
+    assert len(journal.calls) <= count + 1  # at most one renewal in flight
 
 
-def test_heartbeat_stops_when_the_lease_is_lost() -> None:
-    from recovery.transactions.heartbeat import Heartbeat
+def test_heartbeat_stops_renewing_a_lost_lease() -> None:
+    from recovery.transactions.heartbeat import Heartbeat, _Renewer
 
-    class Lost:
-        blocking = True
-        calls = 0
+    renewer = _Renewer()
+    lost = Renewals(owned=False, wanted=1)
+    kept = Renewals(wanted=3)
+    with (
+        Heartbeat(lost, "lost", 1, 0.003, renewer=renewer),  # type: ignore[arg-type]
+        Heartbeat(kept, "kept", 1, 0.003, renewer=renewer),  # type: ignore[arg-type]
+    ):
+        assert kept.enough.wait(10)
 
-        def renew(self, saga_id: str, fence: int, lease: float) -> bool:
-            self.calls += 1
-            return False
+        assert len(lost.calls) == 1
+        assert [entry.saga_id for entry in renewer._leases] == ["kept"]
 
-    journal = Lost()
-    beat = Heartbeat(journal, "s", 1, 0.003)  # type: ignore[arg-type]
-    with beat:
-        assert beat._thread is not None
-        beat._thread.join(10)
 
-    assert journal.calls == 1
+def test_memory_journals_need_no_heartbeat() -> None:
+    from recovery.transactions.heartbeat import Heartbeat, _Renewer
+
+    renewer = _Renewer()
+    with Heartbeat(MemoryJournal(), "s", 1, 60, renewer=renewer):
+        assert renewer._thread is None
 
 
 def test_sqlite_renewals_from_many_threads_share_one_connection(tmp_path: Path) -> None:
