@@ -26,7 +26,7 @@ from recovery.policies.ratelimit_stores import RedisLimiterStore, SqliteLimiterS
 from recovery.stores.redis import RedisStore
 from recovery.stores.sqlite import SqliteStore
 from recovery.testing import FakeClock
-from recovery.transactions import Saga, SagaFailedError, SqliteJournal, Step
+from recovery.transactions import Journal, Saga, SagaFailedError, SqliteJournal, Step
 from tests.conftest import free_port
 
 from .helpers import breaker_in, calls, sqlite_breaker
@@ -282,9 +282,7 @@ class TestRegistries:
         assert (section.services, section.error) == ((), None)
 
 
-def _run_sagas(path: Path) -> None:
-    journal = SqliteJournal(path)
-
+def _run_sagas(journal: Journal) -> None:
     def fail(ctx: object) -> None:
         raise ValueError("card declined")
 
@@ -298,7 +296,16 @@ def _run_sagas(path: Path) -> None:
         ok.run(saga_id=f"signup-{number}")
     with pytest.raises(SagaFailedError):
         bad.run(saga_id="pay-1")
-    journal.close()
+
+
+EXPECTED_COUNTS = {
+    "running": 0,
+    "compensating": 0,
+    "completed": 3,
+    "compensated": 1,
+    "failed": 0,
+    "stuck": 0,
+}
 
 
 class TestSagas:
@@ -306,7 +313,9 @@ class TestSagas:
         self, tmp_path: Path
     ) -> None:
         path = tmp_path / "journal.db"
-        _run_sagas(path)
+        writer = SqliteJournal(path)
+        _run_sagas(writer)
+        writer.close()
         journal = SqliteJournal(path)
 
         section = Collector(journal=journal, recent=2).collect().sagas
@@ -314,18 +323,34 @@ class TestSagas:
 
         assert section is not None
         assert section.error is None
-        assert section.counts == {
-            "running": 0,
-            "compensating": 0,
-            "completed": 3,
-            "compensated": 1,
-            "failed": 0,
-            "stuck": 0,
-        }
+        assert section.source == str(path)
+        assert section.counts == EXPECTED_COUNTS
         assert section.more == ()
         assert [s.saga_id for s in section.recent] == ["pay-1", "signup-2"]
         assert section.recent[0].status == "compensated"
         assert section.recent[0].saga_type == "pay"
+
+    @pytest.mark.integration
+    def test_sagas_in_a_postgresql_journal(
+        self, postgres_dsn: str, unique_name: str
+    ) -> None:
+        import psycopg
+
+        from recovery.transactions import PostgresJournal
+
+        journal = PostgresJournal(postgres_dsn, schema=unique_name)
+        try:
+            _run_sagas(journal)
+            section = Collector(journal=journal, recent=1).collect().sagas
+        finally:
+            journal.close()
+            with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA "{unique_name}" CASCADE')
+
+        assert section is not None
+        assert section.error is None
+        assert section.counts == EXPECTED_COUNTS
+        assert [s.saga_id for s in section.recent] == ["pay-1"]
 
     def test_a_missing_journal_is_refused_not_created(self, tmp_path: Path) -> None:
         with pytest.raises(ConfigurationError, match="no saga journal"):
