@@ -204,10 +204,15 @@ class TestHints:
 
 
 def test_the_public_face_lists_exactly_its_public_names() -> None:
-    public = {name for name in vars(recovery) if not name.startswith("_")}
-    modules = {
-        name for name in public if type(getattr(recovery, name)).__name__ == "module"
+    exported = set(recovery.__all__)
+    for name in exported:
+        getattr(recovery, name)
+    public = {
+        name
+        for name, value in vars(recovery).items()
+        if not name.startswith("_") and type(value).__name__ != "module"
     }
 
-    assert sorted(recovery.__all__) == sorted(public - modules)
-    assert len(set(recovery.__all__)) == len(recovery.__all__)
+    assert public == exported
+    assert len(exported) == len(recovery.__all__)
+    assert recovery.__all__ == sorted(recovery.__all__)
