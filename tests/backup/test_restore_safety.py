@@ -264,7 +264,9 @@ class TestDamagedData:
         assert "missing" in caught.value.failed["sub/deeper/c.bin"]
         assert not (tmp_path / "out" / "sub" / "deeper" / "c.bin").exists()
 
-    def test_tampered_manifest_is_refused(self, repo: BackupRepository) -> None:
+    def test_tampered_manifest_is_refused(
+        self, repo: BackupRepository, tmp_path: Path
+    ) -> None:
         snapshot_id = repo.backup_data("x", b"x").snapshot.id
         path = Path(repo.path, "snapshots", snapshot_id)
         body = repo._store().codec.decode(
@@ -275,7 +277,9 @@ class TestDamagedData:
         path.write_bytes(Codec(0).encode(body.replace(b'"size":1', b'"size":2')))
 
         with pytest.raises(CorruptDataError, match="digest"):
-            repo.restore(snapshot_id, "unused")
+            repo.restore(snapshot_id, tmp_path / "unused")
+
+        assert not (tmp_path / "unused").exists()
         assert repo.snapshots() == []
 
 
