@@ -404,6 +404,25 @@ class TestSnapshot:
         assert data["sagas"] is None
         assert data["registries"] == []
 
+    def test_without_a_breaker_store_there_is_no_breaker_section(
+        self, tmp_path: Path
+    ) -> None:
+        repo = BackupRepository(tmp_path / "repo")
+        repo.init()
+
+        collector = open_collector(repo=str(tmp_path / "repo"))
+        snapshot = collector.collect()
+        collector.close()
+
+        assert snapshot.breakers is None
+        assert snapshot.limiters is None
+        assert snapshot.backups is not None
+        assert snapshot.backups.count == 0
+
+    def test_a_limiter_table_name_must_be_an_identifier(self, state: Path) -> None:
+        with pytest.raises(ConfigurationError, match="table must be a plain"):
+            SqliteLimiterReader(state, table="x; DROP TABLE y")
+
     def test_open_collector_refuses_two_breaker_stores(self) -> None:
         with pytest.raises(ConfigurationError, match="not both"):
             open_collector(state="x.db", redis="redis://127.0.0.1:1/0")

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from recovery.cli import main
-from recovery.dashboard.collect import Collector, open_collector
+from recovery.cli import build_parser, main
+from recovery.cli.dashboard import collector_from_args
+from recovery.dashboard.collect import Collector
 from recovery.dashboard.server import DashboardServer, is_loopback
 from recovery.errors import ConfigurationError
 from recovery.stores.sqlite import SqliteStore
@@ -219,7 +220,7 @@ def test_open_collector_over_the_default_state_file(
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     calls(sqlite_breaker(tmp_path / "recovery" / "state.db", "nightly"), ok=1)
 
-    collector = open_collector()
+    collector = collector_from_args(build_parser().parse_args(["dashboard"]))
     section = collector.collect().breakers
     collector.close()
 

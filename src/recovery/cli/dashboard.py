@@ -18,10 +18,13 @@ from __future__ import annotations
 import argparse
 import sys
 import webbrowser
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
 from ._breakers import default_state_path
+
+if TYPE_CHECKING:
+    from ..dashboard.collect import Collector
 
 __all__ = ["add_parser", "add_source_arguments", "collector_from_args"]
 
@@ -60,16 +63,20 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def collector_from_args(args: argparse.Namespace) -> Any:
+def collector_from_args(args: argparse.Namespace) -> Collector:
     """
-    Return a `Collector` over the sources the arguments name.
+    Return a `Collector` over the sources the arguments name; breakers come
+    from the command line's state file unless --state or --redis says else.
     """
     from ..dashboard.collect import open_collector
 
+    state = args.state
+    if state is None and args.redis is None:
+        state = default_state_path()
     return open_collector(
-        state=args.state,
+        state=state,
         redis=args.redis,
-        prefix=args.prefix,
+        prefix=getattr(args, "prefix", "recovery"),
         journal=args.journal,
         repo=args.repo,
         registry_redis=args.registry_redis,

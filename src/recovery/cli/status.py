@@ -127,20 +127,14 @@ def _handle(args: argparse.Namespace) -> int:
 
 
 def _handle_live(args: argparse.Namespace) -> int:
-    from ..dashboard.collect import open_collector
     from ._watch import watch
+    from .dashboard import collector_from_args
 
     if args.watch is not None and args.watch <= 0:
         sys.stderr.write(f"recovery status: --watch must be > 0, got {args.watch}\n")
         return 2
     try:
-        collector = open_collector(
-            state=args.state,
-            redis=args.redis,
-            journal=args.journal,
-            repo=args.repo,
-            registry_redis=args.registry_redis,
-        )
+        collector = collector_from_args(args)
     except (RecoveryError, ImportError) as exc:
         sys.stderr.write(f"recovery status: {exc}\n")
         return 1

@@ -25,6 +25,7 @@ import enum
 import json
 import logging
 import os
+import pathlib
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._validation import require_int, require_positive
 from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import ConfigurationError
 from ..policies.breaker_core import BreakerMetrics, BreakerState
 from ..stores.base import BreakerStore
 
@@ -303,6 +305,10 @@ class SqliteLimiterReader:
         table: str = "recovery_ratelimit",
         now_us: Callable[[], int] = lambda: time.monotonic_ns() // 1000,
     ) -> None:
+        if not table.replace("_", "").isalnum() or not table.isascii():
+            raise ConfigurationError(
+                f"table must be a plain identifier (letters, digits, _), got {table!r}"
+            )
         self.path = os.fspath(path)
         self.table = table
         self._now_us = now_us
@@ -319,7 +325,8 @@ class SqliteLimiterReader:
         """
         if not os.path.exists(self.path):
             return []
-        connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        uri = pathlib.Path(self.path).absolute().as_uri() + "?mode=ro"
+        connection = sqlite3.connect(uri, uri=True)
         try:
             exists = connection.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
@@ -328,7 +335,7 @@ class SqliteLimiterReader:
             if exists is None:
                 return []
             rows = connection.execute(
-                f"SELECT key, tat_us FROM {self.table} ORDER BY key"  # noqa: S608 - a table name, not data
+                f"SELECT key, tat_us FROM {self.table} ORDER BY key"  # noqa: S608 - checked identifier
             ).fetchall()
         finally:
             connection.close()
@@ -398,9 +405,14 @@ class RedisRegistryReader:
     """
 
     def __init__(self, url: str, *, prefix: str = "recovery") -> None:
+        from ..discovery import _redis_scripts
+
         self.url = url
         self.prefix = prefix
         self._client = _redis_client(url, "RedisRegistryReader")
+        # The registry's own read-only script: one definition of what an
+        # endpoint's shared state means, for its clients and for this reader.
+        self._resolve = self._client.register_script(_redis_scripts.RESOLVE)
 
     def describe(self) -> str:
         """
@@ -412,16 +424,14 @@ class RedisRegistryReader:
         """
         Return every service in the registry's index, by name.
         """
-        from ..discovery import _redis_scripts as scripts
-
         index = f"{self.prefix}:v1:reg:services"
         names = sorted(_text(name) for name in self._client.zrange(index, 0, -1))
-        return [self._service(name, scripts.RESOLVE) for name in names]
+        return [self._service(name) for name in names]
 
-    def _service(self, name: str, script: str) -> ServiceView:
+    def _service(self, name: str) -> ServiceView:
         parts = ("inst", "ttl", "status", "eject", "ejcount", "rev")
         keys = [f"{self.prefix}:v1:reg:{{{name}}}:{part}" for part in parts]
-        reply = self._client.eval(script, len(keys), *keys)
+        reply = self._resolve(keys=keys, args=[])
 
         endpoints = []
         for i in range(1, len(reply), 6):
@@ -753,7 +763,7 @@ def _read(read: Callable[[], T]) -> tuple[T | None, str | None]:
 
 def open_collector(
     *,
-    state: str | None = None,
+    state: str | os.PathLike[str] | None = None,
     redis: str | None = None,
     prefix: str = "recovery",
     journal: str | None = None,
@@ -762,46 +772,45 @@ def open_collector(
     rate_window: float = 60.0,
 ) -> Collector:
     """
-    Return a collector over the sources the command line names.
+    Return a collector over sources named by paths and URLs.
 
-    Breakers and limiters are read from *redis* (a URL) when given, else from
-    the SQLite file *state* (default: the command line's state file). A
+    Breakers and limiters are read from *redis* (a URL) or from the SQLite
+    file *state*; with neither, the snapshot has no breaker section. A
     journal is an SQLite path or a ``postgresql://`` URL; *repo* a backup
     repository directory; *registry_redis* the URLs of shared registries.
     Raises `ConfigurationError` for a journal or repository that does not
     exist, rather than create an empty one.
     """
-    from ..cli._breakers import default_state_path
-    from ..errors import ConfigurationError
-
     if state and redis:
         raise ConfigurationError("give --state PATH or --redis URL, not both")
-    breakers: BreakerStore
-    limiters: SqliteLimiterReader | RedisLimiterReader
+    # The sources that may be refused come first, so nothing is left open.
+    repository = None if repo is None else _open_repository(repo)
+    saga_journal = None if journal is None else _open_journal(journal)
+
+    breakers: BreakerStore | None = None
+    limiters: SqliteLimiterReader | RedisLimiterReader | None = None
     if redis:
         from ..stores.redis import RedisStore
 
         breakers = RedisStore(redis, prefix=prefix, socket_timeout=1.0)
         limiters = RedisLimiterReader(redis, prefix=prefix)
-    else:
+    elif state:
         from ..stores.sqlite import SqliteStore
 
-        path = state or os.fspath(default_state_path())
-        breakers = SqliteStore(path)
-        limiters = SqliteLimiterReader(path)
+        breakers = SqliteStore(state)
+        limiters = SqliteLimiterReader(state)
 
     return Collector(
         breakers=breakers,
         limiters=limiters,
         registries=[RedisRegistryReader(u, prefix=prefix) for u in registry_redis],
-        journal=None if journal is None else _open_journal(journal),
-        repository=None if repo is None else _open_repository(repo),
+        journal=saga_journal,
+        repository=repository,
         rate_window=rate_window,
     )
 
 
 def _open_journal(target: str) -> Journal:
-    from ..errors import ConfigurationError
     from ..transactions import open_journal
 
     is_url = target.startswith(("postgresql://", "postgres://"))
@@ -812,7 +821,6 @@ def _open_journal(target: str) -> Journal:
 
 def _open_repository(path: str) -> BackupRepository:
     from ..backup.repository import BackupRepository
-    from ..errors import ConfigurationError
 
     if not os.path.isfile(os.path.join(path, "recovery-repo.json")):
         raise ConfigurationError(f"repo: no backup repository at {path}")
