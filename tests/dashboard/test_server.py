@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -137,6 +138,38 @@ class TestApi:
         status, _, _ = get(server.port, "/api/snapshot", host=host)
 
         assert status == 200
+
+
+@pytest.mark.integration
+def test_many_pages_polling_at_once_all_get_whole_snapshots(
+    server: DashboardServer, state: Path
+) -> None:
+    """
+    Request threads hand out the sampler's latest snapshot while it changes.
+    """
+    breaker = sqlite_breaker(state, "payments", failure_threshold=1000)
+    errors: list[BaseException] = []
+    totals: list[int] = []
+
+    def poll() -> None:
+        try:
+            for _ in range(10):
+                [view] = snapshot(server.port)["breakers"]["breakers"]  # type: ignore[index]
+                totals.append(view["total_calls"])
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+            raise
+
+    threads = [threading.Thread(target=poll) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    calls(breaker, ok=10, failed=10)
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert errors == []
+    assert len(totals) == 4 * 10
+    assert all(2 <= total <= 22 for total in totals)
 
 
 class TestLoopbackOnly:
