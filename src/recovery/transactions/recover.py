@@ -113,8 +113,7 @@ def _log_error(claim: Claim, exc: Exception) -> None:
 def _announce(
     saga: Saga, claim: Claim, previous_owner: str | None, status: str
 ) -> None:
-    # The saga's own listeners hear of it, like of its other events.
-    saga._emitter.emit(
+    saga.emitter.emit(
         SagaRecovered(
             source=saga.name,
             saga_id=claim.saga_id,
@@ -183,7 +182,7 @@ def _recover_one(
     saga = registry.get(claim.saga_type)
     if saga is None:
         raise _unknown(claim, registry)
-    if saga._is_async:
+    if saga.is_async:
         raise SagaDefinitionError(
             f"saga type {saga.name!r} has async steps; recover it with arecover_sagas"
         )
