@@ -446,6 +446,29 @@ class TestEvents:
             "gave_up",
         ]
 
+    @pytest.mark.parametrize(
+        ("level", "expected"),
+        [
+            (logging.DEBUG, ["attempt_failed", "retry_scheduled", "recovered"]),
+            (logging.INFO, ["retry_scheduled", "recovered"]),
+            (logging.WARNING, ["retry_scheduled"]),
+            (logging.ERROR, []),
+        ],
+    )
+    def test_each_log_level_gets_exactly_its_events(
+        self,
+        clock: FakeClock,
+        caplog: pytest.LogCaptureFixture,
+        level: int,
+        expected: list[str],
+    ) -> None:
+        caplog.set_level(level, logger="recovery")
+
+        Retry(attempts=3, backoff=constant(1), clock=clock).call(Flaky(1))
+
+        kinds = [r.recovery_event for r in caplog.records]  # type: ignore[attr-defined]
+        assert kinds == expected
+
     def test_a_failing_listener_does_not_break_the_call(
         self, clock: FakeClock, caplog: pytest.LogCaptureFixture
     ) -> None:

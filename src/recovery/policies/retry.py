@@ -763,11 +763,14 @@ def _audience(emitter: EventEmitter) -> tuple[bool, bool, bool]:
     if emitter._listeners or events._global_listeners:
         return True, True, True
 
-    return (
-        _logger.isEnabledFor(AttemptFailed.level),
-        _logger.isEnabledFor(RetryScheduled.level),
-        _logger.isEnabledFor(Recovered.level),
-    )
+    # Levels nest (DEBUG < INFO < WARNING): a logger quiet at WARNING is
+    # quiet at the others too, so a silenced logger costs one check.
+    if not _logger.isEnabledFor(RetryScheduled.level):
+        return False, False, False
+    if _logger.isEnabledFor(AttemptFailed.level):
+        return True, True, True
+
+    return False, True, _logger.isEnabledFor(Recovered.level)
 
 
 @overload
