@@ -3,7 +3,8 @@ The exceptions that `recovery` raises itself.
 
 When a strategy gives up, the caller sees the original exception of the last
 attempt, with a note saying what was tried; the classes here are for the
-cases where `recovery` decided something on its own::
+cases where `recovery` decided something on its own. The whole tree, with
+the families' own classes (defined beside their code) in brackets::
 
     RecoveryError
     ├── ConfigurationError (also ValueError)   a setting is out of range
@@ -11,12 +12,25 @@ cases where `recovery` decided something on its own::
     │   ├── CircuitOpenError                   a breaker is open
     │   ├── BulkheadFullError                  no concurrency slot was free
     │   ├── RateLimitedError                   a rate limit is exhausted
-    │   └── RetryBudgetExhaustedError          retries would exceed the budget
+    │   ├── RetryBudgetExhaustedError          retries would exceed the budget
+    │   └── [NoHealthyEndpointError]           no endpoint of a service is up
     ├── CallTimeoutError (also TimeoutError)   a call ran past its time limit
-    └── StoreError                             a state store failed or is damaged
-        └── StoreUnavailableError              the store could not be reached
-
-Families add their own subclasses of `RecoveryError` beside their code.
+    ├── StoreError                             a state store failed or is damaged
+    │   ├── StoreUnavailableError              the store could not be reached
+    │   └── [JournalError]                     a saga journal failed
+    │       ├── [JournalCorruptError]          ... holds damaged records
+    │       ├── [SagaExistsError], [SagaNotFoundError (also KeyError)]
+    │       └── [SagaOwnershipLostError]       another worker took the saga
+    ├── [FallbackExhaustedError] (also ExceptionGroup)   every tier failed
+    ├── [ResultRejectedError]                  a result failed its check
+    ├── [UnknownServiceError] (also LookupError)
+    ├── [SagaFailedError] (also ExceptionGroup)  a step failed for good
+    ├── [SagaDefinitionError] (also ValueError), [SagaDefinitionChangedError]
+    ├── [SagaStateError]                       an operator action does not fit
+    └── [BackupError]                          a backup repository refused
+        ├── [CorruptDataError]                 a chunk or manifest is damaged
+        ├── [RepositoryError], [RepositoryLockedError], [RestoreError]
+        └── [SnapshotNotFoundError] (also LookupError)
 """
 
 from __future__ import annotations
