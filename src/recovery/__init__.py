@@ -23,7 +23,6 @@ from .errors import (
     RateLimitedError,
     RecoveryError,
     RejectedError,
-    RetryBudgetExhaustedError,
     StoreError,
     StoreUnavailableError,
 )
@@ -372,7 +371,6 @@ __all__ = [
     "RetentionPolicy",
     "Retry",
     "RetryBudget",
-    "RetryBudgetExhaustedError",
     "RetryOutcome",
     "RetryScheduled",
     "RetryStatistics",

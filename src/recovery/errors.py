@@ -12,7 +12,6 @@ the families' own classes (defined beside their code) in brackets::
     │   ├── CircuitOpenError                   a breaker is open
     │   ├── BulkheadFullError                  no concurrency slot was free
     │   ├── RateLimitedError                   a rate limit is exhausted
-    │   ├── RetryBudgetExhaustedError          retries would exceed the budget
     │   └── [NoHealthyEndpointError]           no endpoint of a service is up
     ├── CallTimeoutError (also TimeoutError)   a call ran past its time limit
     ├── StoreError                             a state store failed or is damaged
@@ -43,7 +42,6 @@ __all__ = [
     "RateLimitedError",
     "RecoveryError",
     "RejectedError",
-    "RetryBudgetExhaustedError",
     "StoreError",
     "StoreUnavailableError",
 ]
@@ -108,12 +106,6 @@ class BulkheadFullError(RejectedError):
 class RateLimitedError(RejectedError):
     """
     A rate limiter refused the call; `retry_after` says when one would pass.
-    """
-
-
-class RetryBudgetExhaustedError(RejectedError):
-    """
-    A retry was not attempted because it would exceed the retry budget.
     """
 
 
