@@ -22,11 +22,10 @@ from pathlib import Path
 import backoff
 import stamina
 import tenacity
+from harness import Scenario, format_table, run, summarise  # type: ignore[import-not-found]
 
 import recovery
 from recovery import constant
-
-from harness import Scenario, format_table, run, summarise  # type: ignore[import-not-found]
 
 logging.getLogger("stamina").addHandler(logging.NullHandler())
 logging.getLogger("stamina").propagate = False
@@ -290,7 +289,9 @@ REFERENCE_FLOOR = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=31)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "retry.md")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "retry.md"
+    )
     args = parser.parse_args()
 
     # The quiet rows are what a user gets after raising recovery's log level;
@@ -299,7 +300,12 @@ def main() -> None:
     retry_logger.setLevel(logging.ERROR)
     quiet_list = scenarios()
     logged = logged_scenarios()
-    base = [sc for sc in quiet_list if sc.name in ("bare call", "FLOOR try/except loop", "functools.wraps pass-through")]
+    base = [
+        sc
+        for sc in quiet_list
+        if sc.name
+        in ("bare call", "FLOOR try/except loop", "functools.wraps pass-through")
+    ]
 
     results = summarise(
         run(quiet_list, rounds=args.rounds),

@@ -130,7 +130,7 @@ class TestCatalog:
 def test_the_docs_example_prints_what_the_docs_say() -> None:
     text = DOCS.read_text()
     example = text.split("## Example", 1)[1]
-    code = re.findall(r"```python\n(.*?)```", example, re.DOTALL)[0]
+    code = re.findall(r"```python(?: runnable)?\n(.*?)```", example, re.DOTALL)[0]
     printed = re.findall(r"```text\n(.*?)```", example, re.DOTALL)[0]
 
     out = io.StringIO()
