@@ -27,11 +27,13 @@ DEFINITIONS = "tests.transactions.crash_worker:DEFINITIONS"
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, effects: Path | None = None) -> subprocess.CompletedProcess[str]:
+    # Recovery runs the test steps, which log their effects to EFFECTS.
+    extra = {} if effects is None else {"EFFECTS": str(effects)}
     return subprocess.run(
         [sys.executable, "-m", "recovery.cli", "sagas", *args],
         cwd=ROOT,
-        env={**os.environ, "COLUMNS": "250"},
+        env={**os.environ, "COLUMNS": "250", **extra},
         capture_output=True,
         text=True,
         check=False,
@@ -85,11 +87,22 @@ def test_list_show_and_recover_a_crashed_saga(tmp_path: Path) -> None:
 
     listed = cli("list", "--journal", journal)
     shown = cli("show", "trip-1", "--journal", journal)
+    effects = tmp_path / "effects.log"
     leases_only = cli(
-        "recover", "--journal", journal, "--definitions", DEFINITIONS, "--leases-only"
+        "recover",
+        "--journal",
+        journal,
+        "--definitions",
+        DEFINITIONS,
+        "--leases-only",
+        effects=effects,
     )
-    recovered = cli("recover", "--journal", journal, "--definitions", DEFINITIONS)
-    again = cli("recover", "--journal", journal, "--definitions", DEFINITIONS)
+    recovered = cli(
+        "recover", "--journal", journal, "--definitions", DEFINITIONS, effects=effects
+    )
+    again = cli(
+        "recover", "--journal", journal, "--definitions", DEFINITIONS, effects=effects
+    )
     final = cli("list", "--journal", journal, "--status", "compensated")
     as_json = cli("show", "trip-1", "--journal", journal, "--json")
     listed_json = cli("list", "--journal", journal, "--json")
