@@ -250,6 +250,8 @@ def _bind(strategy: object, name: str) -> bool:
         return True
     emitter = getattr(strategy, "_emitter", None)
     if not isinstance(emitter, EventEmitter):
+        # A strategy of the user's own may read `current_pipeline()` to name
+        # the pipeline in what it reports, so it gets the per-call scope.
         return False
 
     return emitter.bind_pipeline(name)
