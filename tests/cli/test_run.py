@@ -164,6 +164,9 @@ class TestOptions:
             (["--backoff", "fibonacci"], "--backoff", "'constant', 'linear'"),
             (["--jitter", "some"], "--jitter", "'decorrelated'"),
             (["--retry-on-exit", "0,1"], "--retry-on-exit", "from 1 to 255"),
+            (["--breaker", ""], "--breaker", "non-empty name"),
+            (["--breaker", "  "], "--breaker", "non-empty name"),
+            (["--breaker", "a\nb"], "--breaker", "printable characters"),
         ],
     )
     def test_bad_option_exits_2_naming_it(

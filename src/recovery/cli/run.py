@@ -182,6 +182,17 @@ def _attempts(text: str) -> int:
     return value
 
 
+def _breaker_name(text: str) -> str:
+    # An unset shell variable gives an empty name; running unguarded then
+    # would quietly drop the protection the caller asked for.
+    if not text.strip() or not text.isprintable():
+        raise argparse.ArgumentTypeError(
+            f"must be a non-empty name of printable characters, got {text!r}"
+        )
+
+    return text
+
+
 def _multiplier(text: str) -> float:
     try:
         value = float(text)
@@ -319,6 +330,7 @@ def _add_breaker_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("circuit breaker, remembered between runs")
     group.add_argument(
         "--breaker",
+        type=_breaker_name,
         metavar="NAME",
         help="guard the run with the circuit breaker NAME: while it is open "
         "the command is not run at all and the exit status is 75; a run "
@@ -709,7 +721,7 @@ def _open_breaker(
     """
     Return the breaker named by --breaker, or None; exit 2 if it cannot be had.
     """
-    if not args.breaker:
+    if args.breaker is None:
         return None
 
     # Imported here: the breaker machinery is only loaded when asked for.
