@@ -5,6 +5,7 @@ point of the protocol in turn, then another process recovers it.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -98,8 +99,17 @@ def test_sigkill_at_every_point_then_recover(tmp_path: Path, crash_at: str) -> N
     # The failing step failed once, before or after the crash, never twice.
     assert calls["trip-1:d:action"] == 1
     final = SqliteJournal(journal)
-    assert final.load("trip-1").header.status is SagaStatus.COMPENSATED
+    history = final.load("trip-1")
     final.close()
+    assert history.header.status is SagaStatus.COMPENSATED
+    # The takeover names the killed worker (the owner of every record it
+    # wrote), not the recovering one.
+    killed = history.records[0].owner
+    resumed = [r for r in history.records if r.kind is RecordKind.SAGA_RESUMED]
+    assert [json.loads(r.payload or "") for r in resumed] == (
+        [] if ended else [{"previous_owner": killed}]
+    )
+    assert all(r.owner != killed for r in resumed)
 
 
 @pytest.mark.integration

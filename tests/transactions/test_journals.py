@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from recovery.errors import ConfigurationError
 from recovery.testing import FakeClock
 from recovery.transactions import (
+    Claim,
     Journal,
     JournalCorruptError,
     JournalError,
@@ -138,9 +139,7 @@ def test_claims_fence_off_the_previous_owner(journal: Journal) -> None:
 
     claims = journal.claim("w2", lease=60, limit=10, is_dead=never_dead)
 
-    assert [(c.saga_id, c.saga_type, c.owner, c.fence) for c in claims] == [
-        ("s", "t", "w2", 2)
-    ]
+    assert claims == [Claim("s", "t", "w2", 2, previous_owner="w1")]
     with pytest.raises(SagaOwnershipLostError, match="w2"):
         journal.append("s", 1, [step("s", 2)], status=SagaStatus.RUNNING, lease=60)
     journal.append(
@@ -214,7 +213,7 @@ def test_seize_checks_the_status(journal: Journal) -> None:
         journal.seize("s", "op", lease=60, statuses=[SagaStatus.STUCK])
     claim = journal.seize("s", "op", lease=60, statuses=[SagaStatus.RUNNING])
 
-    assert (claim.owner, claim.fence) == ("op", 2)
+    assert (claim.owner, claim.fence, claim.previous_owner) == ("op", 2, "w1")
 
 
 def test_sagas_lists_by_status_latest_first(journal: Journal) -> None:

@@ -232,8 +232,13 @@ def test_recovery_journals_the_takeover_and_emits_an_event(journal: Journal) -> 
     assert len(recovered) == 1
     assert recovered[0].saga_id == "s"
     assert recovered[0].status == "running"
-    kinds = [r.kind for r in journal.load("s").records]
-    assert RecordKind.SAGA_RESUMED in kinds
+    records = journal.load("s").records
+    crashed = records[0].owner
+    (resumed,) = [r for r in records if r.kind is RecordKind.SAGA_RESUMED]
+    # The takeover names the worker that crashed, not the one recovering.
+    assert resumed.owner != crashed
+    assert json.loads(resumed.payload or "") == {"previous_owner": crashed}
+    assert recovered[0].previous_owner == crashed
     fences = {r.fence for r in journal.load("s").records}
     assert fences == {1, 2}
 

@@ -41,12 +41,17 @@ IN_PROGRESS_STATUSES = (SagaStatus.RUNNING, SagaStatus.COMPENSATING)
 class Claim:
     """
     A worker's ownership of one saga: valid while `fence` is the saga's.
+
+    `previous_owner` is who owned the saga just before this claim took it
+    (the worker that crashed, for a recovery), read in the same transaction
+    as the claim; reading it back afterwards would only find `owner`.
     """
 
     saga_id: str
     saga_type: str
     owner: str
     fence: int
+    previous_owner: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -238,7 +238,7 @@ class MemoryJournal:
         return saga
 
     def _take_locked(self, saga: _Saga, owner: str, lease_until: float) -> Claim:
-        saga.owner = owner
+        previous, saga.owner = saga.owner, owner
         saga.fence += 1
         saga.lease_until = lease_until
-        return Claim(saga.saga_id, saga.saga_type, owner, saga.fence)
+        return Claim(saga.saga_id, saga.saga_type, owner, saga.fence, previous)

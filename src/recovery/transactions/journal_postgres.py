@@ -445,21 +445,29 @@ class PostgresJournal:
             dead = [o for (o,) in live if isinstance(o, str) and is_dead(o)]
             rows = self._exec(
                 cur,
-                "SELECT saga_id, saga_type, fence FROM {t}saga "
+                "SELECT saga_id, saga_type, fence, owner FROM {t}saga "
                 "WHERE status = ANY(%s) AND (lease_until <= {now} OR owner = ANY(%s)) "
                 "AND (%s::text[] IS NULL OR saga_type = ANY(%s::text[])) "
                 "ORDER BY updated_at LIMIT %s FOR UPDATE SKIP LOCKED",
                 (in_progress, dead, types, types, limit),
             ).fetchall()
             claims = []
-            for saga_id, saga_type, fence in rows:
+            for saga_id, saga_type, fence, previous in rows:
                 self._exec(
                     cur,
                     "UPDATE {t}saga SET owner = %s, fence = %s, "
                     "lease_until = {now} + %s WHERE saga_id = %s",
                     (owner, fence + 1, lease, saga_id),  # type: ignore[operator]
                 )
-                claims.append(Claim(str(saga_id), str(saga_type), owner, fence + 1))  # type: ignore[operator]
+                claims.append(
+                    Claim(
+                        str(saga_id),
+                        str(saga_type),
+                        owner,
+                        fence + 1,  # type: ignore[operator]
+                        None if previous is None else str(previous),
+                    )
+                )
         return claims
 
     def seize(
@@ -489,7 +497,7 @@ class PostgresJournal:
                 "WHERE saga_id = %s",
                 (owner, header.fence + 1, lease, saga_id),
             )
-        return Claim(saga_id, header.saga_type, owner, header.fence + 1)
+        return Claim(saga_id, header.saga_type, owner, header.fence + 1, header.owner)
 
     def close(self) -> None:
         """

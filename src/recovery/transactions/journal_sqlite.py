@@ -459,7 +459,7 @@ class SqliteJournal:
             )
             rows = conn.execute(
                 self._q(
-                    "SELECT saga_id, saga_type, fence FROM {p}saga {where} "
+                    "SELECT saga_id, saga_type, fence, owner FROM {p}saga {where} "
                     "AND (lease_until <= ? OR owner IN ({marks})) {types}"
                     "ORDER BY updated_at LIMIT ?",
                     where=where,
@@ -469,7 +469,7 @@ class SqliteJournal:
                 (*params, now, *dead, *types, limit),
             ).fetchall()
             claims = []
-            for saga_id, saga_type, fence in rows:
+            for saga_id, saga_type, fence, previous in rows:
                 conn.execute(
                     self._q(
                         "UPDATE {p}saga SET owner = ?, fence = ?, lease_until = ? "
@@ -477,7 +477,7 @@ class SqliteJournal:
                     ),
                     (owner, fence + 1, now + lease, saga_id),
                 )
-                claims.append(Claim(saga_id, saga_type, owner, fence + 1))
+                claims.append(Claim(saga_id, saga_type, owner, fence + 1, previous))
 
         return claims
 
@@ -510,7 +510,7 @@ class SqliteJournal:
                 (owner, header.fence + 1, now + lease, saga_id),
             )
 
-        return Claim(saga_id, header.saga_type, owner, header.fence + 1)
+        return Claim(saga_id, header.saga_type, owner, header.fence + 1, header.owner)
 
     def close(self) -> None:
         """

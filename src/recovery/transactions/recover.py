@@ -188,7 +188,7 @@ def _recover_one(
         )
 
     history = journal.load(claim.saga_id)
-    _announce(saga, claim, history.header.owner, history.header.status.value)
+    _announce(saga, claim, claim.previous_owner, history.header.status.value)
     return saga._resume(journal, claim, history)
 
 
@@ -246,7 +246,7 @@ async def _arecover_one(
         raise _unknown(claim, registry)
 
     history = await _aio(journal, journal.load, claim.saga_id)
-    _announce(saga, claim, history.header.owner, history.header.status.value)
+    _announce(saga, claim, claim.previous_owner, history.header.status.value)
     return await saga._aresume(journal, claim, history)
 
 

@@ -227,7 +227,7 @@ class Saga:
         execution = self._resume_pass(journal, claim, history)
         execution.write(
             RecordKind.SAGA_RESUMED,
-            payload=json.dumps({"previous_owner": history.header.owner}),
+            payload=json.dumps({"previous_owner": claim.previous_owner}),
         )
         guarded(execution, execution.drive)
         return execution.state.status
@@ -238,7 +238,7 @@ class Saga:
         execution = self._resume_pass(journal, claim, history)
         await execution.awrite(
             RecordKind.SAGA_RESUMED,
-            payload=json.dumps({"previous_owner": history.header.owner}),
+            payload=json.dumps({"previous_owner": claim.previous_owner}),
         )
         await aguarded(execution, execution.adrive)
         return execution.state.status
