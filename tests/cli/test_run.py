@@ -394,7 +394,41 @@ class TestServerHint:
         argv = ["--attempts", "2", "--max-hint", "0", *NO_WAIT]
 
         assert main(["run", *argv, "--", "sh", "-c", script]) == 1
-        assert "retrying in 0.00 s as the command asked" in run_lines(caplog)[0]
+        assert run_lines(caplog)[0] == (
+            "attempt 1 of 2 failed (exit status 1); retrying in 0.00 s as the "
+            "command asked, cut from 3600.00 s to --max-hint 0"
+        )
+
+    def test_hint_within_max_hint_is_not_called_cut(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        script = f'echo 0 > "${RETRY_AFTER_ENV}"; exit 1'
+        argv = ["--attempts", "2", "--max-hint", "0", *NO_WAIT]
+
+        assert main(["run", *argv, "--", "sh", "-c", script]) == 1
+        assert run_lines(caplog)[0].endswith("retrying in 0.00 s as the command asked")
+
+    def test_hint_of_a_successful_attempt_is_not_read(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """
+        Only a failed attempt's hint matters, so a success's is not judged.
+        """
+        script = f'echo banana > "${RETRY_AFTER_ENV}"; exit 0'
+
+        assert main(["run", *NO_WAIT, "--", "sh", "-c", script]) == 0
+        assert run_lines(caplog) == []
+
+    def test_hint_of_a_failed_attempt_is_judged(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        script = f'echo banana > "${RETRY_AFTER_ENV}"; exit 1'
+
+        assert main(["run", "--attempts", "1", *NO_WAIT, "--", "sh", "-c", script]) == 1
+        assert run_lines(caplog)[0] == (
+            "ignoring the Retry-After hint 'banana': it is neither seconds >= 0 "
+            "nor a future HTTP-date"
+        )
 
     def test_each_attempt_gets_a_fresh_file(self, tmp_path: Path) -> None:
         """

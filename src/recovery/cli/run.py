@@ -547,7 +547,10 @@ class _Command:
                 raise
             finally:
                 self.stopper.watch(None)
-            hint = _read_hint(hint_path)
+            # A hint only matters before another attempt: one left by a
+            # successful attempt is neither read nor reported.
+            failed = timed_out or returncode != 0
+            hint = _read_hint(hint_path) if failed else None
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(hint_path)
@@ -696,11 +699,15 @@ def _policy_for(args: argparse.Namespace, runner: _Command, stopper: _Stopper) -
         attempts=args.attempts,
         deadline=args.deadline,
         backoff=_build_backoff(args),
-        max_hint=args.max_hint,
+        max_hint=_max_hint(args),
         clock=_StoppableClock(stopper),
         name="run",
-        listeners=[_Reporter(runner, args.attempts)],
+        listeners=[_Reporter(runner, args.attempts, _max_hint(args))],
     )
+
+
+def _max_hint(args: argparse.Namespace) -> float:
+    return float(args.max_delay if args.max_hint is None else args.max_hint)
 
 
 def _build_backoff(args: argparse.Namespace) -> Backoff:
@@ -777,16 +784,17 @@ class _Reporter:
     Writes one line per failed attempt, saying what happens next.
     """
 
-    def __init__(self, runner: _Command, attempts: int) -> None:
+    def __init__(self, runner: _Command, attempts: int, max_hint: float) -> None:
         self._runner = runner
         self._attempts = attempts
+        self._max_hint = max_hint
 
     def __call__(self, event: Event) -> None:
         last = self._runner.last
         if last is None:
             return
         if isinstance(event, RetryScheduled):
-            asked = " as the command asked" if event.hinted else ""
+            asked = self._asked(last) if event.hinted else ""
             logger.warning(
                 "attempt %d of %d failed (%s); retrying in %.2f s%s",
                 event.attempt,
@@ -805,6 +813,22 @@ class _Reporter:
             )
         elif isinstance(event, Recovered):
             logger.info("attempt %d of %d succeeded", event.attempts, self._attempts)
+
+    def _asked(self, last: _Outcome) -> str:
+        """
+        Return how the wait followed the command's hint, for the log line.
+        """
+        wanted = (
+            None
+            if last.retry_after is None
+            else hint_seconds(last.retry_after, time.time())
+        )
+        if wanted is not None and wanted > self._max_hint:
+            return (
+                f" as the command asked, cut from {wanted:.2f} s to "
+                f"--max-hint {self._max_hint:g}"
+            )
+        return " as the command asked"
 
 
 @contextlib.contextmanager
