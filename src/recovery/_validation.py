@@ -9,12 +9,17 @@ built rather than on first use.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import random
+from collections.abc import Callable, Iterable
 
+from .clock import Clock
 from .errors import ConfigurationError
 
 __all__ = [
     "exception_matcher",
+    "require_callables",
+    "require_clock",
+    "require_rng",
     "require_fraction",
     "require_int",
     "require_non_negative",
@@ -102,6 +107,47 @@ def require_int(
     return value
 
 
+def require_clock(name: str, value: object) -> Clock:
+    """
+    Return *value*, or raise unless it has a clock's methods.
+    """
+    if not isinstance(value, Clock):
+        raise ConfigurationError(
+            f"{name} must be a Clock (now, time, sleep and asleep), such as "
+            f"recovery.SYSTEM_CLOCK or recovery.testing.FakeClock, got {value!r}"
+        )
+
+    return value
+
+
+def require_rng(name: str, value: object) -> random.Random:
+    """
+    Return *value*, or raise unless it is a `random.Random`.
+    """
+    if not isinstance(value, random.Random):
+        raise ConfigurationError(
+            f"{name} must be a random.Random, got {type(value).__name__} {value!r}"
+        )
+
+    return value
+
+
+def require_callables(name: str, value: object) -> tuple[Callable[..., object], ...]:
+    """
+    Return *value* as a tuple, or raise unless it is an iterable of callables.
+    """
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ConfigurationError(
+            f"{name} must be an iterable of callables, got {value!r}"
+        )
+    items = tuple(value)
+    for item in items:
+        if not callable(item):
+            raise ConfigurationError(f"{name} must hold callables, got {item!r}")
+
+    return items
+
+
 ExceptionSpec = (
     type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool]
 )
@@ -122,6 +168,10 @@ def exception_matcher(
     if isinstance(spec, type):
         spec = (spec,)
     if isinstance(spec, tuple):
+        if not spec:
+            raise ConfigurationError(
+                f"{name} must name at least one exception type, got ()"
+            )
         for item in spec:
             if not (isinstance(item, type) and issubclass(item, Exception)):
                 raise ConfigurationError(

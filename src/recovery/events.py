@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import ClassVar
 
+from ._validation import require_callables
+
 __all__ = [
     "Event",
     "EventEmitter",
@@ -151,7 +153,9 @@ class EventEmitter:
     __slots__ = ("_listeners", "pipeline")
 
     def __init__(self, listeners: Iterable[Listener] = ()) -> None:
-        self._listeners: tuple[Listener, ...] = tuple(listeners)
+        self._listeners: tuple[Listener, ...] = require_callables(
+            "listeners", listeners
+        )
         self.pipeline: str | None = None
 
     def add(self, listener: Listener) -> None:

@@ -27,7 +27,7 @@ import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO, Unpack
 
-from .._validation import require_int
+from .._validation import require_clock, require_int
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ConfigurationError
 from ..events import EventEmitter, Listener
@@ -102,7 +102,7 @@ class BackupRepository:
         listeners: Iterable[Listener] = (),
     ) -> None:
         self.path = os.fspath(path)
-        self.clock = clock
+        self.clock = require_clock("clock", clock)
         if workers is None:
             workers = min(4, (os.cpu_count() or 1) + 1)
         self.workers = require_int("workers", workers, minimum=1, maximum=64)

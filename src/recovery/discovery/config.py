@@ -100,7 +100,12 @@ def _register(
     _reject_unknown(where, table, _SERVICE_KEYS)
 
     try:
-        endpoints = [_endpoint(item) for item in table.get("endpoints", [])]
+        listed = table.get("endpoints", [])
+        if not isinstance(listed, list):
+            raise ConfigurationError(
+                f"endpoints must be an array of addresses, got {listed!r}"
+            )
+        endpoints = [_endpoint(item) for item in listed]
         balancer = table.get("balancer")
         check = table.get("check")
         outlier = table.get("outlier")

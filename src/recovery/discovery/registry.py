@@ -30,12 +30,12 @@ from os import PathLike
 from types import TracebackType
 from typing import Literal
 
-from .._validation import ExceptionSpec, exception_matcher
+from .._validation import ExceptionSpec, exception_matcher, require_clock
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ConfigurationError
 from ..events import Event, EventEmitter, Listener
 from .balancing import Balancer, RoundRobin
-from .checks import HealthCheck
+from .checks import HealthCheck, HttpCheck, TcpCheck
 from .endpoint import Endpoint
 from .errors import NoHealthyEndpointError, UnknownServiceError
 from .events import (
@@ -123,7 +123,7 @@ class ServiceRegistry:
         listeners: Iterable[Listener] = (),
     ) -> None:
         self.name = name
-        self._clock = clock
+        self._clock = require_clock("clock", clock)
         self._failure_types, self._failure_predicate = exception_matcher(
             "failure_on", failure_on
         )
@@ -186,7 +186,19 @@ class ServiceRegistry:
             raise ConfigurationError(
                 f"service must be a non-empty string, got {service!r}"
             )
+        if isinstance(endpoints, str | bytes):
+            # A lone string would otherwise be read as one address per letter.
+            raise ConfigurationError(
+                f"endpoints must be a list of addresses, got {endpoints!r}"
+            )
         items = [self._adoptable(item) for item in endpoints]
+        if isinstance(check, TcpCheck | HttpCheck):
+            for item in items:
+                if item.port is None:
+                    raise ConfigurationError(
+                        f"endpoint {item.address!r} names no port, which "
+                        f"{type(check).__name__} needs: write host:port or a URL"
+                    )
         settings = (check, balancer, fallback_services, panic, outlier)
 
         svc = self._services.get(service)

@@ -37,7 +37,12 @@ from collections.abc import (
 )
 from typing import ParamSpec, TypeVar, overload
 
-from .._validation import ExceptionSpec, exception_matcher, require_positive
+from .._validation import (
+    ExceptionSpec,
+    exception_matcher,
+    require_clock,
+    require_positive,
+)
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import CircuitOpenError, ConfigurationError, StoreError
 from ..events import EventEmitter, Listener
@@ -199,7 +204,7 @@ class CircuitBreaker:
         self._sync_interval = require_positive("sync_interval", sync_interval)
         self._store_retry = require_positive("store_retry", store_retry)
         self._on_store_error = on_store_error
-        self._clock = clock
+        self._clock = require_clock("clock", clock)
         self._timed = slow_call is not None
         self._emitter = EventEmitter(listeners)
         self._last_failure: BaseException | None = None
@@ -215,6 +220,11 @@ class CircuitBreaker:
         )
         self._open_message = f"circuit {name!r} is open"
         self._retry_message: tuple[int, str] = (-1, "")
+        if store is not None and not isinstance(store, BreakerStore):
+            raise ConfigurationError(
+                f"store must be a BreakerStore (MemoryStore, SqliteStore or "
+                f"RedisStore), got {store!r}"
+            )
         self._attach(store if store is not None else MemoryStore(clock=clock))
 
     def _attach(self, store: BreakerStore) -> None:

@@ -26,7 +26,12 @@ import math
 import threading
 from collections import deque
 
-from .._validation import require_int, require_non_negative, require_positive
+from .._validation import (
+    require_clock,
+    require_int,
+    require_non_negative,
+    require_positive,
+)
 from ..clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["RetryBudget"]
@@ -82,7 +87,7 @@ class RetryBudget:
         self._slots = require_int("slots", slots, minimum=1, maximum=10_000)
         self._reserve = per_second * window
         self._slot_width = window / self._slots
-        self._clock = clock
+        self._clock = require_clock("clock", clock)
         self._lock = threading.Lock()
         self.name = name
 

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import ClassVar, ParamSpec, TypeVar
 
-from .._validation import require_int, require_non_negative
+from .._validation import require_clock, require_int, require_non_negative
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import BulkheadFullError
 from ..events import Event, EventEmitter, Listener
@@ -141,7 +141,7 @@ class Bulkhead:
             else require_non_negative("queue_timeout", queue_timeout)
         )
         self.name = name
-        self._clock = clock
+        self._clock = require_clock("clock", clock)
         self._emitter = EventEmitter(listeners)
         self._lock = threading.Lock()
         self._active = 0

@@ -45,6 +45,7 @@ from typing import ClassVar, Generic, ParamSpec, TypeVar, cast
 from .._validation import (
     ExceptionSpec,
     exception_matcher,
+    require_clock,
     require_int,
     require_positive,
 )
@@ -358,7 +359,7 @@ class Fallback:
         self._last_good = last_good
         self._default = default
         self._default_factory = default_factory
-        self._clock = clock
+        self._clock = require_clock("clock", clock)
         self._emitter = EventEmitter(listeners)
         self.name = name
         self._primary_info = FallbackInfo(name, FallbackTier.PRIMARY)

@@ -30,6 +30,7 @@ from typing import Any, ClassVar, NoReturn, ParamSpec, TypeGuard, TypeVar
 from .._validation import (
     ExceptionSpec,
     exception_matcher,
+    require_clock,
     require_int,
     require_positive,
 )
@@ -94,7 +95,7 @@ class Hedging:
             "max_attempts", max_attempts, minimum=1, maximum=16
         )
         self._catch, self._predicate = exception_matcher("on", on)
-        self._clock = clock
+        self._clock = require_clock("clock", clock)
         self._emitter = EventEmitter(listeners)
         self.name = name
 

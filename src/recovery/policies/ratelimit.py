@@ -38,6 +38,7 @@ from collections.abc import Awaitable, Callable
 from typing import ClassVar, Literal, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 from .._validation import (
+    require_clock,
     require_fraction,
     require_int,
     require_non_negative,
@@ -297,7 +298,7 @@ class RateLimiter:
         self._local: LimiterStore | None = None
         self._store_failed = False
         self._state_lock = threading.Lock()
-        self._clock = clock
+        self._clock = require_clock("clock", clock)
         self._emitter = EventEmitter(listeners)
         self.name = name
 

@@ -31,8 +31,10 @@ from .. import _testmode, events
 from .._validation import (
     ExceptionSpec,
     exception_matcher,
+    require_clock,
     require_int,
     require_non_negative,
+    require_rng,
 )
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ConfigurationError
@@ -175,8 +177,8 @@ class Retry:
         self._give_up_on_long_hint = on_long_hint == "give_up"
         self._attempt_at_deadline = attempt_at_deadline
         self._budget = budget
-        self._clock = clock
-        self._rng = rng if rng is not None else random.Random()
+        self._clock = require_clock("clock", clock)
+        self._rng = random.Random() if rng is None else require_rng("rng", rng)
         self.name = name
         self._emitter = EventEmitter(listeners)
 

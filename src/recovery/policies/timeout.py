@@ -33,7 +33,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import ClassVar, Literal, ParamSpec, TypeVar
 
-from .._validation import require_positive
+from .._validation import require_clock, require_positive
 from ..clock import SYSTEM_CLOCK, Clock, SystemClock
 from ..errors import CallTimeoutError, ConfigurationError
 from ..events import Event, EventEmitter, Listener
@@ -168,7 +168,7 @@ class Timeout:
                 f"mode must be 'thread' or 'cooperative', got {mode!r}"
             )
         self._mode = mode
-        self._clock = clock
+        self._clock = require_clock("clock", clock)
         self._emitter = EventEmitter(listeners)
         self.name = name
 
