@@ -14,6 +14,7 @@ import os
 import signal
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -645,6 +646,35 @@ class TestBreaker:
         assert run_lines(caplog)[-1] == (
             "circuit 'mem' is open; not running the command; next trial in 60.0 s"
         )
+
+    def test_closing_again_is_announced(
+        self,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """
+        Opening and half-opening are reported, and so is the close after.
+        """
+        breakers = pytest.importorskip("recovery.cli._breakers")
+        real = breakers.open_cli_breaker
+
+        def quick(name: str, **kwargs: Any) -> CircuitBreaker:
+            # A nearly zero open time, so the next run is the trial run.
+            return real(name, failure_threshold=1, reset_timeout=1e-6, **kwargs)
+
+        monkeypatch.setattr(breakers, "open_cli_breaker", quick)
+        argv = ["run", "--attempts", "1", *NO_WAIT, "--breaker", "job"]
+        argv += ["--state", str(tmp_path / "state.db"), "--"]
+
+        assert main([*argv, "false"]) == 1
+        assert main([*argv, "true"]) == 0
+
+        assert run_lines(caplog) == [
+            "attempt 1 of 1 failed (exit status 1); giving up: attempt limit of "
+            "1 reached",
+            "circuit 'job' closed again: trial calls succeeded",
+        ]
 
     def test_state_and_redis_together_exit_2(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]

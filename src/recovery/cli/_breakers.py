@@ -14,9 +14,11 @@ minutes; one successful trial run closes it.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import ConfigurationError
+from ..events import Listener
 from ..policies.breaker import CircuitBreaker
 from ..stores.base import BreakerStore
 
@@ -63,6 +65,7 @@ def open_cli_breaker(
     reset_timeout_multiplier: float = 2.0,
     reset_timeout_max: float = 600.0,
     half_open_timeout: float = 600.0,
+    listeners: Iterable[Listener] = (),
 ) -> CircuitBreaker:
     """
     Return the breaker *name*, stored in SQLite (*state* or the default
@@ -84,4 +87,5 @@ def open_cli_breaker(
         reset_timeout_max=reset_timeout_max,
         half_open_timeout=half_open_timeout,
         store=store,
+        listeners=listeners,
     )

@@ -34,6 +34,7 @@ from typing import Protocol
 from ..errors import CircuitOpenError, ConfigurationError, RecoveryError
 from ..events import Event
 from ..policies.backoff import Backoff, Jitter, constant, exponential, linear
+from ..policies.breaker_events import BreakerClosed
 from ..policies.hints import hint_seconds
 from ..policies.retry import Retry
 from ..policies.retry_events import GaveUp, Recovered, RetryScheduled
@@ -735,12 +736,22 @@ def _open_breaker(
     breakers = importlib.import_module(f"{__package__}._breakers")
     try:
         breaker: _BreakerLike = breakers.open_cli_breaker(
-            args.breaker, state=args.state, redis=args.redis
+            args.breaker,
+            state=args.state,
+            redis=args.redis,
+            listeners=[_announce_close],
         )
     except (ConfigurationError, ImportError) as exc:
         parser.error(f"--breaker {args.breaker}: {exc}")
 
     return breaker
+
+
+def _announce_close(event: Event) -> None:
+    # The breaker logs its opening and half-opening as warnings, but its
+    # closing only at INFO; the user of a command line wants all three.
+    if isinstance(event, BreakerClosed):
+        logger.warning("circuit %r closed again: %s", event.source, event.reason)
 
 
 def _run(
