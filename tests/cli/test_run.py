@@ -109,7 +109,7 @@ class TestOptions:
         assert args.initial == 0.5
         assert args.multiplier == 2.0
         assert args.max_delay == 30.0
-        assert args.jitter == "full"
+        assert args.jitter is None  # chosen by --backoff
         assert args.retry_on_exit is None
         assert args.timeout is None
         assert args.kill_after == 5.0
@@ -128,7 +128,12 @@ class TestOptions:
     @pytest.mark.parametrize(
         ("argv", "expected"),
         [
-            (["--backoff", "constant", "--initial", "2"], constant(2.0, jitter="full")),
+            (["--backoff", "constant", "--initial", "2"], constant(2.0, jitter="none")),
+            (
+                ["--backoff", "constant", "--initial", "2", "--jitter", "full"],
+                constant(2.0, jitter="full"),
+            ),
+            ([], exponential(0.5, 2.0, 30.0, jitter="full")),
             (
                 ["--backoff", "linear", "--initial", "1", "--max-delay", "9"],
                 linear(1.0, 1.0, 9.0, jitter="full"),

@@ -314,9 +314,9 @@ def _add_backoff_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--jitter",
         choices=[kind.value for kind in Jitter],
-        default=Jitter.FULL.value,
         help="how each wait is randomised so that many clients do not retry "
-        "in step (default: full, uniform between 0 and the wait)",
+        "in step (default: none for constant backoff, which waits exactly "
+        "--initial; full, uniform between 0 and the wait, for the others)",
     )
     group.add_argument(
         "--max-hint",
@@ -713,14 +713,14 @@ def _max_hint(args: argparse.Namespace) -> float:
 
 def _build_backoff(args: argparse.Namespace) -> Backoff:
     if args.backoff == "constant":
-        return constant(args.initial, jitter=args.jitter)
+        # Constant means the same wait every time, unless asked otherwise.
+        return constant(args.initial, jitter=args.jitter or Jitter.NONE.value)
+    jitter = args.jitter or Jitter.FULL.value
     if args.backoff == "linear":
         increment = args.initial if args.increment is None else args.increment
-        return linear(args.initial, increment, args.max_delay, jitter=args.jitter)
+        return linear(args.initial, increment, args.max_delay, jitter=jitter)
 
-    return exponential(
-        args.initial, args.multiplier, args.max_delay, jitter=args.jitter
-    )
+    return exponential(args.initial, args.multiplier, args.max_delay, jitter=jitter)
 
 
 def _open_breaker(
