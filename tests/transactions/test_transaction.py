@@ -4,6 +4,8 @@ The in-memory `Transaction`: run operations, roll back in reverse on error.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from recovery.errors import ConfigurationError
@@ -162,16 +164,6 @@ def test_rollbacks_are_retried() -> None:
     assert caught.value.status is SagaStatus.COMPENSATED
 
 
-def test_base_exceptions_pass_through_without_rollback() -> None:
-    log: list[str] = []
-
-    with pytest.raises(KeyboardInterrupt), Transaction() as tx:
-        tx.run(lambda: 1, lambda _: log.append("undo"))
-        raise KeyboardInterrupt
-
-    assert log == []
-
-
 def test_events_report_rollbacks() -> None:
     events: list[Event] = []
     tx = Transaction("t", listeners=[events.append])
@@ -229,3 +221,141 @@ def test_bad_settings() -> None:
         Transaction(on_rollback_failure="skip")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="callable"):
         Transaction().add("nope")  # type: ignore[call-overload]
+
+
+INTERRUPTIONS = (KeyboardInterrupt, SystemExit, asyncio.CancelledError)
+
+
+@pytest.mark.parametrize("kind", INTERRUPTIONS)
+def test_interruption_in_an_operation_rolls_back_then_propagates(
+    kind: type[BaseException],
+) -> None:
+    log: list[str] = []
+    events: list[Event] = []
+    interruption = kind()
+
+    def interrupted() -> None:
+        raise interruption
+
+    tx = Transaction("t", listeners=[events.append])
+    tx.add(lambda: 1, lambda n: log.append(f"undo {n}"), name="a")
+    tx.add(lambda: 2, lambda n: log.append(f"undo {n}"), name="b")
+    tx.add(interrupted, lambda _: log.append("never"), name="c")
+
+    with pytest.raises(kind) as caught:
+        tx.execute()
+
+    assert caught.value is interruption
+    assert log == ["undo 2", "undo 1"]
+    assert [type(e) for e in events] == [
+        SagaCompensationRan,
+        SagaCompensationRan,
+        SagaCompensated,
+    ]
+    assert caught.value.__notes__ == [
+        "transaction 't' was interrupted at 'c'; rolled back: b, a; "
+        "not rolled back: nothing"
+    ]
+
+
+@pytest.mark.parametrize("kind", INTERRUPTIONS)
+def test_interruption_in_the_block_rolls_back_once_then_propagates(
+    kind: type[BaseException],
+) -> None:
+    log: list[str] = []
+    events: list[Event] = []
+    interruption = kind()
+
+    with pytest.raises(kind) as caught, Transaction(listeners=[events.append]) as tx:
+        tx.run(lambda: 1, lambda n: log.append(f"undo {n}"), name="a")
+        raise interruption
+
+    assert caught.value is interruption
+    assert log == ["undo 1"]
+    assert [type(e) for e in events] == [SagaCompensationRan, SagaCompensated]
+
+
+@pytest.mark.parametrize("kind", INTERRUPTIONS)
+def test_interrupted_operation_inside_a_block_rolls_back_once(
+    kind: type[BaseException],
+) -> None:
+    log: list[str] = []
+    events: list[Event] = []
+
+    def interrupted() -> None:
+        raise kind
+
+    with pytest.raises(kind), Transaction(listeners=[events.append]) as tx:
+        tx.run(lambda: 1, lambda n: log.append(f"undo {n}"), name="a")
+        tx.run(interrupted, name="b")
+
+    assert log == ["undo 1"]
+    assert [type(e) for e in events] == [SagaCompensationRan, SagaCompensated]
+
+
+def test_failed_rollback_after_an_interruption_is_noted_not_raised() -> None:
+    events: list[Event] = []
+
+    def bad(_: object) -> None:
+        raise OSError("refund service down")
+
+    tx = Transaction("t", listeners=[events.append])
+    with pytest.raises(KeyboardInterrupt) as caught, tx:
+        tx.run(lambda: 1, lambda _: None, name="a")
+        tx.run(lambda: 2, bad, name="b")
+        raise KeyboardInterrupt
+
+    assert isinstance(events[-1], SagaFailed)
+    assert events[-1].not_compensated == ("b",)
+    assert caught.value.__notes__ == [
+        "transaction 't' was interrupted at 'the block'; rolled back: a; "
+        "not rolled back: b"
+    ]
+
+
+async def test_cancelled_task_rolls_back_with_async_rollbacks() -> None:
+    log: list[str] = []
+    started = asyncio.Event()
+
+    async def release(seat: str) -> None:
+        await asyncio.sleep(0)
+        log.append(f"release {seat}")
+
+    async def wait_forever() -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    async def checkout() -> None:
+        async with Transaction() as tx:
+            await tx.arun(lambda: "seat", release, name="reserve")
+            await tx.arun(wait_forever, lambda _: log.append("never"), name="pay")
+
+    task = asyncio.create_task(checkout())
+    await started.wait()
+    task.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert log == ["release seat"]
+
+
+async def test_cancelled_block_rolls_back_with_async_rollbacks() -> None:
+    log: list[str] = []
+    started = asyncio.Event()
+
+    async def release(seat: str) -> None:
+        log.append(f"release {seat}")
+
+    async def checkout() -> None:
+        async with Transaction() as tx:
+            await tx.arun(lambda: "seat", release, name="reserve")
+            started.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(checkout())
+    await started.wait()
+    task.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert log == ["release seat"]

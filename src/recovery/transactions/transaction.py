@@ -8,6 +8,11 @@ operation's result, and the caller gets a `SagaFailedError` holding the
 original error and every rollback error. Nothing is journalled: a crash of
 the process loses the transaction; use a `Saga` with a journal when that
 matters.
+
+An interruption (cancellation, `KeyboardInterrupt`, `SystemExit`) rolls
+back the completed operations too, then re-raises the very same exception:
+unlike a journalled saga, which recovery finishes later, nothing could ever
+undo them once this process has moved on.
 """
 
 from __future__ import annotations
@@ -76,6 +81,14 @@ class Transaction:
             later; ``"stop"`` leaves them, for rollbacks that depend on one
             another.
         listeners: receive the transaction's events.
+
+    An interruption (cancellation, `KeyboardInterrupt`, `SystemExit`) in an
+    operation or in the ``with`` block also rolls back the operations that
+    completed (not the interrupted one, whose outcome is unknown), then
+    re-raises the same exception, never a `SagaFailedError`: nothing else
+    could undo them later. Rollback errors are reported by events and a
+    note on that exception. A second interruption during the rollbacks
+    stops them and propagates.
     """
 
     def __init__(
@@ -190,6 +203,9 @@ class Transaction:
             result = operation()
         except Exception as exc:  # noqa: BLE001 - any error rolls back
             self.rollback(exc, failed=label)
+        except BaseException as exc:
+            self._interrupted(exc, label, *self._undo())
+            raise
         self._done.append(_Done(label, rollback, result))  # type: ignore[arg-type]
         return result
 
@@ -227,6 +243,9 @@ class Transaction:
             result: R = await value if inspect.isawaitable(value) else value
         except Exception as exc:  # noqa: BLE001 - any error rolls back
             await self.arollback(exc, failed=label)
+        except BaseException as exc:
+            self._interrupted(exc, label, *await self._aundo())
+            raise
         self._done.append(_Done(label, rollback, result))  # type: ignore[arg-type]
         return result
 
@@ -236,6 +255,9 @@ class Transaction:
         """
         Roll back every completed operation and raise `SagaFailedError`.
         """
+        raise self._failure(error, failed, *self._undo())
+
+    def _undo(self) -> tuple[list[Exception], list[str], list[_Done]]:
         errors: list[Exception] = []
         undone: list[str] = []
         pending = self._pending()
@@ -254,7 +276,7 @@ class Transaction:
                     break
                 continue
             undone.append(self._report_undone(done))
-        raise self._failure(error, failed, errors, undone, pending)
+        return errors, undone, pending
 
     async def arollback(
         self, error: Exception, *, failed: str = "the block"
@@ -263,6 +285,9 @@ class Transaction:
         Roll back every completed operation, awaiting async rollbacks, and
         raise `SagaFailedError`.
         """
+        raise self._failure(error, failed, *await self._aundo())
+
+    async def _aundo(self) -> tuple[list[Exception], list[str], list[_Done]]:
         errors: list[Exception] = []
         undone: list[str] = []
         pending = self._pending()
@@ -281,7 +306,7 @@ class Transaction:
                     break
                 continue
             undone.append(self._report_undone(done))
-        raise self._failure(error, failed, errors, undone, pending)
+        return errors, undone, pending
 
     def _pending(self) -> list[_Done]:
         # Each completed operation is rolled back at most once, even if the
@@ -318,25 +343,7 @@ class Transaction:
         undone: list[str],
         pending: list[_Done],
     ) -> SagaFailedError:
-        rolled_back = list(undone)
-        not_undone = [
-            d.name for d in pending if d.rollback is not None and d.name not in undone
-        ]
-        if not errors:
-            status = SagaStatus.COMPENSATED
-            self._emitter.emit(
-                SagaCompensated(source=self.name, saga_id=self.id, failed_step=failed)
-            )
-        else:
-            status = SagaStatus.STUCK if self._stop else SagaStatus.FAILED
-            self._emitter.emit(
-                SagaFailed(
-                    source=self.name,
-                    saga_id=self.id,
-                    reason="rollbacks gave up",
-                    not_compensated=tuple(not_undone),
-                )
-            )
+        status, not_undone = self._report_end(failed, errors, undone, pending)
         return SagaFailedError(
             f"transaction {self.name!r} failed at {failed!r} and was "
             f"{'rolled back' if not errors else 'only partly rolled back'}",
@@ -344,9 +351,57 @@ class Transaction:
             saga_id=self.id,
             status=status,
             failed_step=failed,
-            compensated=rolled_back,
+            compensated=undone,
             not_compensated=not_undone,
         )
+
+    def _interrupted(
+        self,
+        exc: BaseException,
+        failed: str,
+        errors: list[Exception],
+        undone: list[str],
+        pending: list[_Done],
+    ) -> None:
+        # The interruption itself propagates unchanged; what the rollbacks
+        # did is told by the events and by a note the traceback shows. With
+        # nothing completed (or all of it already rolled back by `run`,
+        # inside a ``with`` block) there is nothing to tell.
+        if not pending:
+            return
+        _, not_undone = self._report_end(failed, errors, undone, pending)
+        if undone or not_undone:
+            exc.add_note(
+                f"transaction {self.name!r} was interrupted at {failed!r}; rolled "
+                f"back: {', '.join(undone) or 'nothing'}; not rolled back: "
+                f"{', '.join(not_undone) or 'nothing'}"
+            )
+
+    def _report_end(
+        self,
+        failed: str,
+        errors: list[Exception],
+        undone: list[str],
+        pending: list[_Done],
+    ) -> tuple[SagaStatus, list[str]]:
+        not_undone = [
+            d.name for d in pending if d.rollback is not None and d.name not in undone
+        ]
+        if not errors:
+            self._emitter.emit(
+                SagaCompensated(source=self.name, saga_id=self.id, failed_step=failed)
+            )
+            return SagaStatus.COMPENSATED, not_undone
+
+        self._emitter.emit(
+            SagaFailed(
+                source=self.name,
+                saga_id=self.id,
+                reason="rollbacks gave up",
+                not_compensated=tuple(not_undone),
+            )
+        )
+        return (SagaStatus.STUCK if self._stop else SagaStatus.FAILED), not_undone
 
     # -- context manager forms -------------------------------------------------
 
@@ -359,11 +414,14 @@ class Transaction:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # Only errors roll back: cancellation, KeyboardInterrupt and
-        # SystemExit pass through untouched, and a SagaFailedError raised by
-        # `run` inside the block has already rolled back.
-        if isinstance(exc, Exception) and not isinstance(exc, SagaFailedError):
+        # A SagaFailedError raised by `run` inside the block has already
+        # rolled back. An interruption rolls back too, since nothing could
+        # later, and is then left to propagate: returning None re-raises it.
+        if isinstance(exc, SagaFailedError) or exc is None:
+            return
+        if isinstance(exc, Exception):
             self.rollback(exc)
+        self._interrupted(exc, "the block", *self._undo())
 
     async def __aenter__(self) -> Transaction:
         return self
@@ -374,8 +432,11 @@ class Transaction:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if isinstance(exc, Exception) and not isinstance(exc, SagaFailedError):
+        if isinstance(exc, SagaFailedError) or exc is None:
+            return
+        if isinstance(exc, Exception):
             await self.arollback(exc)
+        self._interrupted(exc, "the block", *await self._aundo())
 
 
 async def _maybe_await(value: object) -> object:
