@@ -208,6 +208,16 @@ class TestOptions:
         assert exit_info.value.code == 2
         assert says in capsys.readouterr().err
 
+    def test_unknown_option_is_reported_by_run(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["run", "--bogus", "--", "true"])
+
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert "recovery run: error: unrecognized arguments: --bogus" in err
+
     def test_configuration_error_exits_2(
         self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:
