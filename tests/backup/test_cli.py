@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from recovery.cli import main
+
 from .helpers import make_tree, tree_listing
 
 pytestmark = pytest.mark.integration
@@ -66,7 +68,7 @@ def test_full_cycle(tmp_path: Path) -> None:
     assert listed[1]["tags"] == ["nightly"]
     assert diff == {"added": [], "removed": [], "changed": ["a.txt"]}
     assert dumped == b'{"n": 1}'
-    assert "would remove 1 snapshots" in plan
+    assert "would remove 1 snapshot, kept 2" in plan
     assert applied["remove"] == [first["snapshot"]["id"]]
     assert pruned["chunks_removed"] == 1
     assert "restored 5 files" in restored
@@ -96,3 +98,27 @@ def test_damage_and_usage_errors_set_the_exit_status(tmp_path: Path) -> None:
     assert no_rule.returncode == 2
     assert b"at least one rule" in no_rule.stderr
     assert unlocked == {"removed": 0}
+
+
+def test_counts_read_in_the_singular_and_plural(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("RECOVERY_BACKUP_REPO", str(tmp_path / "repo"))
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "only.txt").write_bytes(b"one\n")
+
+    assert main(["backup", "init", "--compression-level", "0"]) == 0
+    assert main(["backup", "create", str(source)]) == 0
+    capsys.readouterr()
+    assert main(["backup", "restore", "latest", str(tmp_path / "out")]) == 0
+    restored = capsys.readouterr().out
+    assert main(["backup", "dump", "nosuch", "only.txt"]) == 1
+    missing = capsys.readouterr().err
+
+    assert restored == (
+        "restored 1 file (0 already correct), 0 dirs, 0 symlinks, 4 B written\n"
+    )
+    assert missing == "recovery backup: no snapshot matches 'nosuch'\n"

@@ -472,8 +472,12 @@ class BackupRepository:
 
         matches = [i for i in self._snapshot_ids() if i.startswith(ref)] if ref else []
         if len(matches) != 1:
-            what = "no snapshot" if not matches else f"{len(matches)} snapshots"
-            raise SnapshotNotFoundError(f"{what} match {ref!r}")
+            what = (
+                "no snapshot matches"
+                if not matches
+                else f"{len(matches)} snapshots match"
+            )
+            raise SnapshotNotFoundError(f"{what} {ref!r}")
 
         return self._load(matches[0])
 
@@ -535,7 +539,8 @@ class BackupRepository:
             names = sorted({*result.refused, *result.failed})
             raise RestoreError(
                 f"restore of snapshot {manifest.snapshot.id} left out "
-                f"{len(names)} entries: {', '.join(map(repr, names[:10]))}",
+                f"{len(names)} {'entry' if len(names) == 1 else 'entries'}: "
+                f"{', '.join(map(repr, names[:10]))}",
                 refused=result.refused,
                 failed=result.failed,
             )

@@ -117,6 +117,13 @@ def _err(text: str) -> None:
     sys.stderr.write(f"{text}\n")
 
 
+def _count(number: int, noun: str) -> str:
+    """
+    Return "1 file" or "2 files": *number* with *noun*, plural when needed.
+    """
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _repo(args: argparse.Namespace) -> BackupRepository:
     return BackupRepository(args.repo)
 
@@ -222,7 +229,8 @@ def _result_text(result: BackupResult) -> str:
     lines = [
         f"snapshot {result.snapshot.id} saved (series {result.snapshot.series})",
         f"files:        {s.files} ({s.files_new} new, {s.files_changed} changed, "
-        f"{s.files_unchanged} unchanged), {s.dirs} dirs, {s.symlinks} symlinks",
+        f"{s.files_unchanged} unchanged), {_count(s.dirs, 'dir')}, "
+        f"{_count(s.symlinks, 'symlink')}",
         f"bytes read:   {_size(s.bytes_read)} of {_size(s.bytes_total)}",
         f"bytes stored: {_size(s.bytes_stored)} ({_size(s.bytes_new)} new before "
         "compression)",
@@ -402,8 +410,9 @@ def _run_restore(args: argparse.Namespace) -> int:
             return 1
 
     text = (
-        f"restored {result.files} files ({result.files_skipped} already correct), "
-        f"{result.dirs} dirs, {result.symlinks} symlinks, "
+        f"restored {_count(result.files, 'file')} ({result.files_skipped} "
+        f"already correct), {_count(result.dirs, 'dir')}, "
+        f"{_count(result.symlinks, 'symlink')}, "
         f"{_size(result.bytes_written)} written"
     )
     _emit(args, dataclasses.asdict(result), text)
@@ -456,8 +465,9 @@ def _run_verify(args: argparse.Namespace) -> int:
             read_data=args.read_data, subset=subset, progress=callback
         )
     lines = [
-        f"{report.snapshots} snapshots, {report.chunks_referenced} chunks referenced, "
-        f"{report.chunks_read} chunks re-hashed"
+        f"{_count(report.snapshots, 'snapshot')}, "
+        f"{_count(report.chunks_referenced, 'chunk')} referenced, "
+        f"{_count(report.chunks_read, 'chunk')} re-hashed"
     ]
     lines += [
         f"damaged manifest {i}: {why}" for i, why in report.damaged_manifests.items()
@@ -512,7 +522,8 @@ def _run_forget(args: argparse.Namespace) -> int:
         for k in plan.keep
     ]
     lines += [f"remove {s.id}  {_utc(s.created_at)}  {s.series}" for s in plan.remove]
-    lines.append(f"{verb} {len(plan.remove)} snapshots, kept {len(plan.keep)}")
+    removed = _count(len(plan.remove), "snapshot")
+    lines.append(f"{verb} {removed}, kept {len(plan.keep)}")
     if not args.apply and plan.remove:
         lines.append("(dry run: pass --apply to remove them; run prune to free space)")
     data = {
@@ -535,7 +546,7 @@ def _unlock(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 def _run_unlock(args: argparse.Namespace) -> int:
     count = _repo(args).break_locks(stale_only=not args.all)
-    _emit(args, {"removed": count}, f"removed {count} locks")
+    _emit(args, {"removed": count}, f"removed {_count(count, 'lock')}")
     return 0
 
 
@@ -546,8 +557,9 @@ def _prune(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _run_prune(args: argparse.Namespace) -> int:
     report = _repo(args).prune()
     text = (
-        f"removed {report.chunks_removed} chunks ({_size(report.bytes_freed)} freed), "
-        f"kept {report.chunks_kept}, removed {report.temp_files_removed} leftover files"
+        f"removed {_count(report.chunks_removed, 'chunk')} "
+        f"({_size(report.bytes_freed)} freed), kept {report.chunks_kept}, "
+        f"removed {_count(report.temp_files_removed, 'leftover file')}"
     )
     _emit(args, dataclasses.asdict(report), text)
     return 0
