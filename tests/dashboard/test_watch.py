@@ -123,13 +123,21 @@ class TestRender:
 
 
 class TestStatusCommand:
-    def test_watch_must_be_positive(
-        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    @pytest.mark.parametrize("value", ["0", "-0.5", "nan", "inf", "soon"])
+    def test_watch_must_be_finite_and_positive(
+        self, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        status = main(["status", "--state", str(tmp_path / "s.db"), "--watch", "0"])
+        """
+        nan would never refresh and inf overflows the timer: both are refused.
+        """
+        with pytest.raises(SystemExit) as exit_info:
+            main(["status", "--state", str(tmp_path / "s.db"), "--watch", value])
 
-        assert status == 2
-        assert "--watch must be > 0" in capsys.readouterr().err
+        assert exit_info.value.code == 2
+        assert (
+            f"argument --watch: must be a finite number of seconds > 0, got {value!r}"
+            in capsys.readouterr().err
+        )
 
     def test_a_missing_journal_fails_with_status_1(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]

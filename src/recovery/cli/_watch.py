@@ -12,8 +12,10 @@ given. It is what ``recovery status --watch`` shows. Needs the cli extra
 
 from __future__ import annotations
 
+import argparse
 import collections
 import datetime
+import math
 from typing import TYPE_CHECKING
 
 from ..clock import SYSTEM_CLOCK, Clock
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
         Snapshot,
     )
 
-__all__ = ["BreakerTrends", "render", "watch"]
+__all__ = ["BreakerTrends", "refresh_seconds", "render", "watch"]
 
 _STYLES = {
     BreakerState.CLOSED: "green",
@@ -51,6 +53,25 @@ _HEALTH_STYLES = {
 }
 
 _BARS = "▁▂▃▄▅▆▇█"
+
+
+def refresh_seconds(text: str) -> float:
+    """
+    Parse the seconds between two refreshes: a finite number > 0.
+
+    An argparse `type`: a bad value ends the command with exit status 2 and
+    a message naming the option.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    # nan would never wake the loop up, and inf overflows the timer.
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number of seconds > 0, got {text!r}"
+        )
+    return value
 
 
 class BreakerTrends:

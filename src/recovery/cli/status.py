@@ -27,6 +27,7 @@ from typing import Any
 from ..errors import RecoveryError
 from ..policies.breaker_core import BreakerMetrics, BreakerState
 from ._breakers import default_state_path, open_cli_store
+from ._watch import refresh_seconds
 
 __all__ = ["add_parser"]
 
@@ -90,7 +91,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--watch",
         nargs="?",
-        type=float,
+        type=refresh_seconds,
         const=1.0,
         default=None,
         metavar="SECONDS",
@@ -130,9 +131,6 @@ def _handle_live(args: argparse.Namespace) -> int:
     from ._watch import watch
     from .dashboard import collector_from_args
 
-    if args.watch is not None and args.watch <= 0:
-        sys.stderr.write(f"recovery status: --watch must be > 0, got {args.watch}\n")
-        return 2
     try:
         collector = collector_from_args(args)
     except (RecoveryError, ImportError) as exc:
