@@ -211,6 +211,26 @@ class TestLoopbackOnly:
         assert "no backup repository" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--port", "-1"], "argument --port: must be a port number from 0 to 65535"),
+        (["--port", "65536"], "argument --port: must be a port number from 0 to"),
+        (["--port", "http"], "argument --port: must be a port number from 0 to"),
+        (["--interval", "nan"], "argument --interval: must be a finite number"),
+        (["--interval", "0"], "argument --interval: must be a finite number"),
+    ],
+)
+def test_the_command_refuses_bad_numbers(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["dashboard", *argv])
+
+    assert exit_info.value.code == 2
+    assert says in capsys.readouterr().err
+
+
 @pytest.mark.integration
 def test_the_command_serves_until_interrupted(state: Path) -> None:
     calls(sqlite_breaker(state, "payments"), failed=3)

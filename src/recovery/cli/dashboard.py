@@ -22,11 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
 from ._breakers import default_state_path
+from ._watch import refresh_seconds
 
 if TYPE_CHECKING:
     from ..dashboard.collect import Collector
 
 __all__ = ["add_parser", "add_source_arguments", "collector_from_args"]
+
+# Ports are 16-bit; 0 asks the system for any free one.
+_MAX_PORT = 65535
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,11 +107,14 @@ def add_parser(subparsers: Any) -> None:
         "unless --allow-remote)",
     )
     parser.add_argument(
-        "--port", type=int, default=0, help="the port (default: 0, any free port)"
+        "--port",
+        type=_port,
+        default=0,
+        help="the port, 0 to 65535 (default: 0, any free port)",
     )
     parser.add_argument(
         "--interval",
-        type=float,
+        type=refresh_seconds,
         default=1.0,
         metavar="SECONDS",
         help="seconds between two refreshes (default: 1)",
@@ -121,6 +128,18 @@ def add_parser(subparsers: Any) -> None:
         help="allow a non-loopback --host: anyone who reaches it sees the state",
     )
     parser.set_defaults(handler=_handle)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= _MAX_PORT:
+        raise argparse.ArgumentTypeError(
+            f"must be a port number from 0 to {_MAX_PORT}, got {text!r}"
+        )
+    return value
 
 
 def _handle(args: argparse.Namespace) -> int:
