@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from recovery.cli import main
 from recovery.cli._breakers import default_state_path, open_cli_breaker
 from recovery.errors import ConfigurationError
 from recovery.policies.breaker_core import BreakerState
@@ -97,6 +98,47 @@ class TestStatusCommand:
 
         assert result.returncode == 0
         assert result.stdout.startswith("no circuit breakers in sqlite:")
+
+    @pytest.mark.parametrize("watch", [[], ["--watch", "0.01", "--iterations", "1"]])
+    def test_a_missing_state_file_is_refused_not_created(
+        self, watch: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        missing = tmp_path / "missing.db"
+
+        status = main(["status", "--state", str(missing), *watch])
+
+        assert status == 1
+        assert capsys.readouterr().err == (
+            f"recovery status: no state file at {missing}\n"
+        )
+        assert not missing.exists()
+
+    def test_a_missing_default_state_file_means_nothing_recorded(
+        self,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+        default = tmp_path / "recovery" / "state.db"
+
+        status = main(["status"])
+
+        assert status == 0
+        assert capsys.readouterr().out == (
+            f"no breakers recorded yet (no state file at {default})\n"
+        )
+        assert not (tmp_path / "recovery").exists()
+
+    def test_run_still_creates_the_default_state_file(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+
+        assert main(["run", "--breaker", "job", "--", "true"]) == 0
+
+        assert (tmp_path / "recovery" / "state.db").is_file()
+        assert main(["status"]) == 0
 
     def test_reads_redis(self, private_redis: Any) -> None:
         breaker = open_cli_breaker("gamma", state=None, redis=private_redis.url)

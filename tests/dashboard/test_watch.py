@@ -142,6 +142,7 @@ class TestStatusCommand:
     def test_a_missing_journal_fails_with_status_1(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        (tmp_path / "s.db").touch()  # an empty file is an empty SQLite database
         status = main(
             ["status", "--state", str(tmp_path / "s.db"), "--journal", "nowhere.db"]
         )

@@ -6,8 +6,9 @@
 
 Shows one row per breaker: its state, since when, the time left before a
 trial run is allowed, and its counters. Reads the same store as
-``recovery run --breaker``. Exit status: 0, or 1 when the store cannot be
-read.
+``recovery run --breaker``, and never writes it: a missing --state file is
+an error, and a missing default file means no breaker was recorded yet.
+Exit status: 0, or 1 when the store is missing or cannot be read.
 
 With ``--watch``, the view refreshes in place every SECONDS (default 1)
 until Ctrl-C, and adds the failure rate of the last minute and its trend,
@@ -22,6 +23,7 @@ import argparse
 import datetime
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ..errors import RecoveryError
@@ -103,9 +105,18 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    # Status only looks: opening a missing SQLite file would create it.
+    if args.state is not None and not Path(args.state).exists():
+        sys.stderr.write(f"recovery status: no state file at {args.state}\n")
+        return 1
     if args.watch is not None or args.journal or args.repo or args.registry_redis:
         return _handle_live(args)
 
+    if args.redis is None and args.state is None:
+        default = default_state_path()
+        if not default.exists():
+            _write(f"no breakers recorded yet (no state file at {default})")
+            return 0
     try:
         store = open_cli_store(state=args.state, redis=args.redis)
     except ImportError as exc:
@@ -132,7 +143,7 @@ def _handle_live(args: argparse.Namespace) -> int:
     from .dashboard import collector_from_args
 
     try:
-        collector = collector_from_args(args)
+        collector = collector_from_args(args, missing_default_ok=True)
     except (RecoveryError, ImportError) as exc:
         sys.stderr.write(f"recovery status: {exc}\n")
         return 1
