@@ -23,6 +23,7 @@ from recovery.transactions import (
     MemoryJournal,
     RecordKind,
     SagaExistsError,
+    SagaHistory,
     SagaNotFoundError,
     SagaOwnershipLostError,
     SagaStateError,
@@ -195,6 +196,56 @@ def test_claim_respects_the_limit(journal: Journal) -> None:
     assert len(first) == 2
     assert len(second) == 1
     assert {c.saga_id for c in first + second} == {"a", "b", "c"}
+
+
+def test_claim_asks_check_first_and_a_refusal_changes_nothing(
+    journal: Journal,
+) -> None:
+    for saga_id in "abc":
+        journal.create(started(saga_id), saga_type="t", definition_hash="h", lease=60)
+        journal.release(saga_id, 1)
+    before = journal.load("b").header
+    asked: list[tuple[str, int]] = []
+
+    def check(saga_id: str, history: SagaHistory | JournalCorruptError) -> bool:
+        assert isinstance(history, SagaHistory)
+        assert history.records == (started(saga_id),)
+        asked.append((saga_id, history.header.fence))
+        return saga_id != "b"
+
+    claims = journal.claim(
+        "w2", lease=60, limit=10, is_dead=never_dead, check=check, exclude=["c"]
+    )
+
+    assert asked == [("a", 1), ("b", 1)]
+    assert claims == [Claim("a", "t", "w2", 2, previous_owner="w1")]
+    assert journal.load("b").header == before
+    # Excluded, "c" was neither asked about nor claimed; still claimable.
+    assert [
+        c.saga_id for c in journal.claim("w3", lease=60, limit=10, is_dead=never_dead)
+    ] == ["b", "c"]
+
+
+def test_sqlite_claim_check_gets_the_unreadable_history(tmp_path: Path) -> None:
+    journal = SqliteJournal(tmp_path / "j.db")
+    journal.create(started("s"), saga_type="t", definition_hash="h", lease=60)
+    journal.append("s", 1, [step("s", 2)], status=SagaStatus.RUNNING, lease=0)
+    with sqlite3.connect(tmp_path / "j.db") as conn:
+        conn.execute("DELETE FROM recovery_saga_record WHERE seq = 1")
+    seen: list[object] = []
+
+    def check(saga_id: str, history: SagaHistory | JournalCorruptError) -> bool:
+        seen.append(history)
+        return False
+
+    claims = journal.claim("w2", lease=60, limit=10, is_dead=never_dead, check=check)
+
+    assert claims == []
+    (error,) = seen
+    assert isinstance(error, JournalCorruptError)
+    assert (error.saga_id, error.seq) == ("s", 1)
+    assert journal.sagas()[0].fence == 1
+    journal.close()
 
 
 def test_release_with_a_stale_fence_does_nothing(journal: Journal) -> None:

@@ -259,6 +259,8 @@ def test_changed_definition_is_refused_and_left_untouched(journal: Journal) -> N
     assert "refusing to resume" in str(error)
     assert error.stored_hash == saga.definition_hash
     assert journal.load("s").records == records
+    # Not even claimed: the crashed owner's fence still stands.
+    assert journal.load("s").header.fence == 1
     # Released again, so the right definition can finish it at once.
     assert recover_sagas(journal, [saga]).finished == {"s": SagaStatus.COMPENSATED}
 
@@ -382,16 +384,55 @@ def test_corrupt_payload_is_reported_not_skipped(tmp_path: Path) -> None:
         saga.run(saga_id="s")
     with sqlite3.connect(tmp_path / "j.db") as conn:
         conn.execute("UPDATE recovery_saga_record SET payload = '{\"A' WHERE seq = 3")
-    before = journal.load("s").records
+    before = journal.load("s")
 
     report = recover_sagas(journal, [saga])
+    again = recover_sagas(journal, [saga])
 
     error = report.errors["s"]
     assert isinstance(error, JournalCorruptError)
     assert (error.saga_id, error.seq) == ("s", 3)
     assert "record 3" in str(error)
-    assert journal.load("s").records == before
+    assert isinstance(again.errors["s"], JournalCorruptError)
+    # Never claimed: owner, fence and lease are those the crash left.
+    assert journal.load("s") == before
     assert world.effects == ["do a s:a:action", "do b s:b:action"]
+    journal.close()
+
+
+def test_unreadable_sagas_are_not_claimed_and_do_not_block_others(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    journal = SqliteJournal(tmp_path / "j.db")
+    world = World()
+    saga = saga_for(world, journal)
+    for saga_id in ("bad-1", "bad-2", "good"):
+        world.crash_at = "after b"
+        with pytest.raises(Crash):
+            saga.run(saga_id=saga_id)
+    with sqlite3.connect(tmp_path / "j.db") as conn:
+        # A lost record, which the journal finds, and a damaged payload,
+        # which only replaying finds.
+        conn.execute(
+            "DELETE FROM recovery_saga_record WHERE saga_id = 'bad-1' AND seq = 2"
+        )
+        conn.execute(
+            "UPDATE recovery_saga_record SET payload = 'x' "
+            "WHERE saga_id = 'bad-2' AND seq = 3"
+        )
+    headers = {h.saga_id: h for h in journal.sagas()}
+
+    # One saga per batch: the two unreadable ones come first.
+    report = recover_sagas(journal, [saga], batch=1)
+
+    assert report.finished == {"good": SagaStatus.COMPENSATED}
+    assert sorted(report.errors) == ["bad-1", "bad-2"]
+    assert all(isinstance(e, JournalCorruptError) for e in report.errors.values())
+    after = {h.saga_id: h for h in journal.sagas()}
+    assert after["bad-1"] == headers["bad-1"]
+    assert after["bad-2"] == headers["bad-2"]
     journal.close()
 
 

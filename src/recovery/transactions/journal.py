@@ -26,15 +26,25 @@ from .records import JournalRecord, RecordKind, SagaHeader, SagaStatus
 __all__ = [
     "IN_PROGRESS_STATUSES",
     "Claim",
+    "ClaimCheck",
     "Journal",
     "SagaHistory",
     "header_from_row",
     "history_from_rows",
     "record_from_row",
     "record_row",
+    "vet",
 ]
 
 IN_PROGRESS_STATUSES = (SagaStatus.RUNNING, SagaStatus.COMPENSATING)
+
+ClaimCheck = Callable[[str, "SagaHistory | JournalCorruptError"], bool]
+"""
+Asked by `Journal.claim` about each abandoned saga, before claiming it: its
+id and its history (or why that cannot be read). True claims it; False
+leaves it exactly as it is. It runs inside the claim's transaction (and
+lock), so it must be quick and must not use the journal.
+"""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -155,15 +165,20 @@ class Journal(Protocol):
         limit: int,
         is_dead: Callable[[str], bool],
         saga_types: Collection[str] | None = None,
+        check: ClaimCheck | None = None,
+        exclude: Collection[str] = (),
     ) -> list[Claim]:
         """
         Claim up to *limit* in-progress sagas that nobody owns any more.
 
         A saga is abandoned when its lease has expired or when `is_dead`
         says its owner is gone. With *saga_types*, only sagas of those types
-        are claimed (others belong to other applications' workers). Each
-        claim moves the fencing token on, so two workers never hold the same
-        saga.
+        are claimed (others belong to other applications' workers); sagas
+        named in *exclude* are passed over. With *check*, each candidate's
+        history is read in the claim's transaction and the saga is claimed
+        only if *check* accepts it; a refused saga keeps its owner, fence
+        and lease, and counts against *limit*. Each claim moves the fencing
+        token on, so two workers never hold the same saga.
         """
         ...
 
@@ -315,6 +330,22 @@ def history_from_rows(
         )
 
     return SagaHistory(header, records)
+
+
+def vet(
+    check: ClaimCheck | None, saga_id: str, read: Callable[[], SagaHistory]
+) -> bool:
+    """
+    Return whether to claim *saga_id*: ask *check* about its history, as
+    *read* returns it or as it fails to read.
+    """
+    if check is None:
+        return True
+    try:
+        history = read()
+    except JournalCorruptError as exc:
+        return check(saga_id, exc)
+    return check(saga_id, history)
 
 
 def record_row(record: JournalRecord) -> tuple[object, ...]:

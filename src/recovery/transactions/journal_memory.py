@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Sequence
 
 from ..clock import SYSTEM_CLOCK, Clock
 from .errors import SagaExistsError, SagaNotFoundError, SagaOwnershipLostError
-from .journal import IN_PROGRESS_STATUSES, Claim, SagaHistory
+from .journal import IN_PROGRESS_STATUSES, Claim, ClaimCheck, SagaHistory, vet
 from .ownership import check_seizable
 from .records import JournalRecord, SagaHeader, SagaStatus
 
@@ -49,6 +49,9 @@ class _Saga:
             created_at=self.created_at,
             updated_at=self.updated_at,
         )
+
+    def history(self) -> SagaHistory:
+        return SagaHistory(self.header(), tuple(self.records))
 
 
 class MemoryJournal:
@@ -157,7 +160,7 @@ class MemoryJournal:
             saga = self._sagas.get(saga_id)
             if saga is None:
                 raise SagaNotFoundError(f"no saga {saga_id!r} in the memory journal")
-            return SagaHistory(saga.header(), tuple(saga.records))
+            return saga.history()
 
     def sagas(
         self, statuses: Collection[SagaStatus] | None = None, *, limit: int = 1000
@@ -182,23 +185,32 @@ class MemoryJournal:
         limit: int,
         is_dead: Callable[[str], bool],
         saga_types: Collection[str] | None = None,
+        check: ClaimCheck | None = None,
+        exclude: Collection[str] = (),
     ) -> list[Claim]:
         """
         Claim in-progress sagas whose lease expired or whose owner is dead.
         """
         now = self._clock.time()
         claims: list[Claim] = []
+        refused = 0
         with self._lock:
             for saga in sorted(self._sagas.values(), key=lambda s: s.updated_at):
-                if len(claims) >= limit:
+                if len(claims) + refused >= limit:
                     break
                 if saga.status not in IN_PROGRESS_STATUSES:
                     continue
                 if saga_types is not None and saga.saga_type not in saga_types:
                     continue
+                if saga.saga_id in exclude:
+                    continue
                 expired = saga.lease_until <= now
-                if expired or (saga.owner is not None and is_dead(saga.owner)):
+                if not expired and (saga.owner is None or not is_dead(saga.owner)):
+                    continue
+                if vet(check, saga.saga_id, saga.history):
                     claims.append(self._take_locked(saga, owner, now + lease))
+                else:
+                    refused += 1
 
         return claims
 

@@ -14,6 +14,7 @@ exactly as written.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,10 +31,12 @@ from .errors import (
 from .journal import (
     IN_PROGRESS_STATUSES,
     Claim,
+    ClaimCheck,
     SagaHistory,
     header_from_row,
     history_from_rows,
     record_row,
+    vet,
 )
 from .ownership import check_seizable
 from .records import JournalRecord, RecordKind, SagaHeader, SagaStatus
@@ -386,21 +389,26 @@ class PostgresJournal:
         Return the saga's header and records, checked for damage.
         """
         with self._transaction() as cur:
-            header = self._exec(
-                cur, "SELECT {header} FROM {t}saga WHERE saga_id = %s", (saga_id,)
-            ).fetchone()
-            if header is None:
-                raise SagaNotFoundError(f"no saga {saga_id!r} in {self._where}")
-            # Records are committed together with the header that counts
-            # them, so reading up to the count read above gives a consistent
-            # history even while another worker appends.
-            last_seq = header[7] if isinstance(header[7], int) else 0
-            rows = self._exec(
-                cur,
-                "SELECT {record} FROM {t}saga_record WHERE saga_id = %s "
-                "AND seq <= %s ORDER BY seq",
-                (saga_id, last_seq),
-            ).fetchall()
+            return self._history(cur, saga_id)
+
+    def _history(
+        self, cur: psycopg.Cursor[tuple[object, ...]], saga_id: str
+    ) -> SagaHistory:
+        header = self._exec(
+            cur, "SELECT {header} FROM {t}saga WHERE saga_id = %s", (saga_id,)
+        ).fetchone()
+        if header is None:
+            raise SagaNotFoundError(f"no saga {saga_id!r} in {self._where}")
+        # Records are committed together with the header that counts them,
+        # so reading up to the count read above gives a consistent history
+        # even while another worker appends.
+        last_seq = header[7] if isinstance(header[7], int) else 0
+        rows = self._exec(
+            cur,
+            "SELECT {record} FROM {t}saga_record WHERE saga_id = %s "
+            "AND seq <= %s ORDER BY seq",
+            (saga_id, last_seq),
+        ).fetchall()
 
         return history_from_rows(header, rows, self._where)
 
@@ -429,6 +437,8 @@ class PostgresJournal:
         limit: int,
         is_dead: Callable[[str], bool],
         saga_types: Collection[str] | None = None,
+        check: ClaimCheck | None = None,
+        exclude: Collection[str] = (),
     ) -> list[Claim]:
         """
         Claim in-progress sagas whose lease expired or whose owner is dead.
@@ -448,11 +458,15 @@ class PostgresJournal:
                 "SELECT saga_id, saga_type, fence, owner FROM {t}saga "
                 "WHERE status = ANY(%s) AND (lease_until <= {now} OR owner = ANY(%s)) "
                 "AND (%s::text[] IS NULL OR saga_type = ANY(%s::text[])) "
+                "AND saga_id <> ALL(%s::text[]) "
                 "ORDER BY updated_at LIMIT %s FOR UPDATE SKIP LOCKED",
-                (in_progress, dead, types, types, limit),
+                (in_progress, dead, types, types, list(exclude), limit),
             ).fetchall()
             claims = []
             for saga_id, saga_type, fence, previous in rows:
+                read = functools.partial(self._history, cur, str(saga_id))
+                if not vet(check, str(saga_id), read):
+                    continue
                 self._exec(
                     cur,
                     "UPDATE {t}saga SET owner = %s, fence = %s, "

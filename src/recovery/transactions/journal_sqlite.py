@@ -14,6 +14,7 @@ shared memory does not work across hosts or on network file systems.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import threading
@@ -33,10 +34,12 @@ from .errors import (
 from .journal import (
     IN_PROGRESS_STATUSES,
     Claim,
+    ClaimCheck,
     SagaHistory,
     header_from_row,
     history_from_rows,
     record_row,
+    vet,
 )
 from .ownership import check_seizable
 from .records import JournalRecord, RecordKind, SagaHeader, SagaStatus
@@ -379,23 +382,24 @@ class SqliteJournal:
             # One read transaction, so header and records agree.
             conn.execute("BEGIN")
             try:
-                header = conn.execute(
-                    self._q("SELECT {header} FROM {p}saga WHERE saga_id = ?"),
-                    (saga_id,),
-                ).fetchone()
-                rows = conn.execute(
-                    self._q(
-                        "SELECT {record} FROM {p}saga_record "
-                        "WHERE saga_id = ? ORDER BY seq"
-                    ),
-                    (saga_id,),
-                ).fetchall()
+                return self._history(conn, saga_id)
             finally:
                 conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             raise self._damaged(exc) from exc
+
+    def _history(self, conn: sqlite3.Connection, saga_id: str) -> SagaHistory:
+        header = conn.execute(
+            self._q("SELECT {header} FROM {p}saga WHERE saga_id = ?"), (saga_id,)
+        ).fetchone()
         if header is None:
             raise SagaNotFoundError(f"no saga {saga_id!r} in {self._path}")
+        rows = conn.execute(
+            self._q(
+                "SELECT {record} FROM {p}saga_record WHERE saga_id = ? ORDER BY seq"
+            ),
+            (saga_id,),
+        ).fetchall()
 
         return history_from_rows(header, rows, self._path)
 
@@ -434,6 +438,8 @@ class SqliteJournal:
         limit: int,
         is_dead: Callable[[str], bool],
         saga_types: Collection[str] | None = None,
+        check: ClaimCheck | None = None,
+        exclude: Collection[str] = (),
     ) -> list[Claim]:
         """
         Claim in-progress sagas whose lease expired or whose owner is dead.
@@ -457,19 +463,32 @@ class SqliteJournal:
                 if saga_types is None
                 else f"AND saga_type IN ({', '.join('?' * len(types)) or 'NULL'}) "
             )
+            skipped = tuple(exclude)
+            # Not "NOT IN (NULL)" when there is nothing to skip: that is
+            # never true, and would claim nothing.
+            skip_filter = (
+                f"AND saga_id NOT IN ({', '.join('?' * len(skipped))}) "
+                if skipped
+                else ""
+            )
             rows = conn.execute(
                 self._q(
                     "SELECT saga_id, saga_type, fence, owner FROM {p}saga {where} "
-                    "AND (lease_until <= ? OR owner IN ({marks})) {types}"
+                    "AND (lease_until <= ? OR owner IN ({marks})) {types}{skipped}"
                     "ORDER BY updated_at LIMIT ?",
                     where=where,
                     marks=marks,
                     types=type_filter,
+                    skipped=skip_filter,
                 ),
-                (*params, now, *dead, *types, limit),
+                (*params, now, *dead, *types, *skipped, limit),
             ).fetchall()
             claims = []
             for saga_id, saga_type, fence, previous in rows:
+                if not vet(
+                    check, saga_id, functools.partial(self._history, conn, saga_id)
+                ):
+                    continue
                 conn.execute(
                     self._q(
                         "UPDATE {p}saga SET owner = ?, fence = ?, lease_until = ? "

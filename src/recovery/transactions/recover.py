@@ -9,6 +9,11 @@ with its idempotency key or compensated, as the step declares. Each claim
 moves the saga's fencing token on, so two workers never finish the same
 saga, and a second run finds nothing left to do.
 
+A saga that cannot be resumed as it stands (a record that does not read
+back, a changed definition) is found before it is claimed and is not
+claimed at all: claiming it would move its owner and fence on at every run
+for nothing. It is reported, and stays exactly as it was.
+
 `retry_saga` and `abort_saga` are what an operator does with a stuck saga;
 both are journalled as `operator_action` records, so the history stays
 complete.
@@ -25,8 +30,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
 from .._validation import require_int, require_positive
-from .errors import SagaDefinitionError, SagaOwnershipLostError
-from .journal import Claim, Journal
+from .errors import JournalCorruptError, SagaDefinitionError, SagaOwnershipLostError
+from .journal import Claim, ClaimCheck, Journal, SagaHistory
 from .ownership import is_dead_locally, new_worker_id
 from .records import JournalRecord, RecordKind, SagaStatus
 from .saga import Saga
@@ -53,7 +58,9 @@ class RecoveryReport:
     `finished` maps each saga it took over to the status it ended in.
     `errors` maps each saga it could not finish to the reason: a changed or
     missing definition, a damaged journal, a failing journal. Those sagas
-    were left exactly as they were, released for a later run. `lost` lists
+    were left exactly as they were: the unreadable ones and those of a
+    changed definition were never claimed (owner, fence and lease are
+    unchanged); the others were released for a later run. `lost` lists
     sagas another worker claimed while this one still held them (its lease
     ran out before their turn came); that worker finishes them.
     """
@@ -97,17 +104,46 @@ def _unknown(claim: Claim, registry: Mapping[str, Saga]) -> SagaDefinitionError:
     )
 
 
-def _log_error(claim: Claim, exc: Exception) -> None:
+def _log_error(saga_id: str, saga_type: str, exc: Exception) -> None:
     logger.error(
         "saga %s (%s) could not be recovered and was left as it was: %s",
-        claim.saga_id,
-        claim.saga_type,
+        saga_id,
+        saga_type,
         exc,
         extra={
             "recovery_event": "saga_recovery_failed",
-            "recovery_saga_id": claim.saga_id,
+            "recovery_saga_id": saga_id,
         },
     )
+
+
+def _resumable_check(
+    journal: Journal, registry: Mapping[str, Saga], report: RecoveryReport
+) -> ClaimCheck:
+    # Why check before claiming, rather than claim, fail and give the saga
+    # back: a claim moves the fencing token on, and it must never move
+    # back (a worker still holding the old token could then write again).
+    # So a saga that no run can resume would have its owner and fence
+    # changed by every run, though nothing is done to it. Refused here, it
+    # is never taken: its owner, fence and lease stay as they were.
+    def refuse(saga_id: str, saga_type: str, exc: Exception) -> bool:
+        report.errors[saga_id] = exc
+        _log_error(saga_id, saga_type, exc)
+        return False
+
+    def check(saga_id: str, history: SagaHistory | JournalCorruptError) -> bool:
+        if isinstance(history, JournalCorruptError):
+            return refuse(saga_id, "unreadable", history)
+        saga_type = history.header.saga_type
+        saga = registry.get(saga_type)
+        try:
+            if saga is not None:
+                saga._check_resumable(journal, history)
+        except Exception as exc:  # noqa: BLE001 - reported; the run goes on
+            return refuse(saga_id, saga_type, exc)
+        return True
+
+    return check
 
 
 def _announce(
@@ -150,14 +186,23 @@ def recover_sagas(
     owner = new_worker_id() if owner is None else owner
     report = RecoveryReport()
     failed: list[Claim] = []
+    check = _resumable_check(journal, registry, report)
 
-    while claims := journal.claim(
-        owner,
-        lease=lease,
-        limit=batch,
-        is_dead=is_dead_locally if detect_dead_owners else _never_dead,
-        saga_types=list(registry),
-    ):
+    # A batch may be refused whole; the run ends when a batch claims and
+    # refuses nothing. Refused sagas are not looked at again in this run.
+    while True:
+        refused = len(report.errors)
+        claims = journal.claim(
+            owner,
+            lease=lease,
+            limit=batch,
+            is_dead=is_dead_locally if detect_dead_owners else _never_dead,
+            saga_types=list(registry),
+            check=check,
+            exclude=set(report.errors),
+        )
+        if not claims and len(report.errors) == refused:
+            break
         for claim in claims:
             try:
                 status = _recover_one(journal, claim, registry)
@@ -165,7 +210,7 @@ def recover_sagas(
                 report.lost.append(claim.saga_id)
             except Exception as exc:  # noqa: BLE001 - one bad saga must not stop the rest
                 report.errors[claim.saga_id] = exc
-                _log_error(claim, exc)
+                _log_error(claim.saga_id, claim.saga_type, exc)
                 failed.append(claim)
             else:
                 report.finished[claim.saga_id] = status
@@ -211,16 +256,23 @@ async def arecover_sagas(
     owner = new_worker_id() if owner is None else owner
     report = RecoveryReport()
     failed: list[Claim] = []
+    check = _resumable_check(journal, registry, report)
 
-    while claims := await _aio(
-        journal,
-        journal.claim,
-        owner,
-        lease=lease,
-        limit=batch,
-        is_dead=is_dead_locally if detect_dead_owners else _never_dead,
-        saga_types=list(registry),
-    ):
+    while True:
+        refused = len(report.errors)
+        claims = await _aio(
+            journal,
+            journal.claim,
+            owner,
+            lease=lease,
+            limit=batch,
+            is_dead=is_dead_locally if detect_dead_owners else _never_dead,
+            saga_types=list(registry),
+            check=check,
+            exclude=set(report.errors),
+        )
+        if not claims and len(report.errors) == refused:
+            break
         for claim in claims:
             try:
                 status = await _arecover_one(journal, claim, registry)
@@ -228,7 +280,7 @@ async def arecover_sagas(
                 report.lost.append(claim.saga_id)
             except Exception as exc:  # noqa: BLE001 - one bad saga must not stop the rest
                 report.errors[claim.saga_id] = exc
-                _log_error(claim, exc)
+                _log_error(claim.saga_id, claim.saga_type, exc)
                 failed.append(claim)
             else:
                 report.finished[claim.saga_id] = status

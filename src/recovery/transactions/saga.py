@@ -221,6 +221,13 @@ class Saga:
             execution.state.apply(record)
         return execution
 
+    def _check_resumable(self, journal: Journal, history: SagaHistory) -> None:
+        # The checks of resuming, run before claiming: the same definition,
+        # and every record replays. Raises as `_resume` would.
+        header = history.header
+        unclaimed = Claim(header.saga_id, header.saga_type, "", header.fence)
+        self._resume_pass(journal, unclaimed, history)
+
     def _resume(
         self, journal: Journal, claim: Claim, history: SagaHistory
     ) -> SagaStatus:
