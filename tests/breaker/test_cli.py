@@ -22,8 +22,10 @@ from recovery.stores.sqlite import SqliteStore
 from .helpers import fail_times, state_of, succeed_times
 
 
-def recovery(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
+def recovery(
+    *args: str, cwd: Path | None = None, columns: int = 200
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": str(columns)}
     return subprocess.run(
         [sys.executable, "-m", "recovery.cli", *args],
         capture_output=True,
@@ -90,6 +92,29 @@ class TestStatusCommand:
         assert rows["alpha"].split("│")[5].strip() == "3"  # calls
         assert "closed" in rows["beta"]
         assert rows["beta"].split("│")[6].strip() == "4"  # ok
+
+    def test_fits_80_columns_and_a_pipe_without_cutting(self, tmp_path: Path) -> None:
+        """
+        The output is piped here; at 80 columns nothing is cut to an ellipsis.
+        """
+        path = tmp_path / "state.db"
+        fail_times(
+            open_cli_breaker("nightly-export-database", state=str(path), redis=None), 3
+        )
+        succeed_times(open_cli_breaker("payments", state=str(path), redis=None), 2)
+
+        result = recovery("status", "--state", str(path), columns=80)
+
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert "…" not in result.stdout
+        assert all(len(line) <= 80 for line in lines[1:])  # [0] names the path
+        assert lines[1].startswith("nightly-export-database  open  next trial in ")
+        assert lines[1].endswith(" s")
+        assert 0 < float(lines[1].split()[-2]) <= 60
+        assert lines[3] == "  calls 3: ok 0, failed 3, rejected 0"
+        assert lines[4] == "payments  closed"
+        assert lines[6] == "  calls 2: ok 2, failed 0, rejected 0"
 
     def test_an_empty_store_says_so(self, tmp_path: Path) -> None:
         SqliteStore(tmp_path / "state.db").names()

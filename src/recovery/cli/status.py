@@ -24,12 +24,15 @@ import datetime
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import RecoveryError
 from ..policies.breaker_core import BreakerMetrics, BreakerState
 from ._breakers import default_state_path, open_cli_store
 from ._watch import refresh_seconds
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["add_parser"]
 
@@ -44,6 +47,9 @@ _COLUMNS = (
     "rejected",
     "opened",
 )
+
+# Wider than any terminal, for measuring what a table needs.
+_UNLIMITED = 1 << 16
 
 _STYLES = {
     BreakerState.CLOSED: "green",
@@ -186,7 +192,9 @@ def _cells(metrics: BreakerMetrics) -> list[str]:
 def _print_table(rows: Sequence[BreakerMetrics], where: str) -> None:
     try:
         from rich.console import Console
+        from rich.measure import Measurement
         from rich.table import Table
+        from rich.text import Text
     except ImportError:
         _print_plain(rows, where)
         return
@@ -198,8 +206,43 @@ def _print_table(rows: Sequence[BreakerMetrics], where: str) -> None:
     for metrics in rows:
         cells = _cells(metrics)
         style = _STYLES[metrics.state]
-        table.add_row(cells[0], f"[{style}]{cells[1]}[/]", *cells[2:])
-    Console(emoji=False, highlight=False).print(table)
+        table.add_row(Text(cells[0]), Text(cells[1], style=style), *cells[2:])
+    console = Console(emoji=False, highlight=False)
+    # A table too wide for the terminal (or the 80 columns of a pipe) would
+    # be cut, state and next trial first: one short block per breaker is not.
+    # Measured without a limit: a measurement never exceeds the width given.
+    unlimited = console.options.update_width(_UNLIMITED)
+    if Measurement.get(console, unlimited, table).minimum > console.width:
+        _print_blocks(rows, where, console)
+        return
+    console.print(table)
+
+
+def _print_blocks(rows: Sequence[BreakerMetrics], where: str, console: Console) -> None:
+    from rich.text import Text
+
+    console.print(Text(f"circuit breakers in {where}"), soft_wrap=True)
+    for metrics in rows:
+        cells = _cells(metrics)
+        line = Text(cells[0], style="bold")
+        line.append("  ")
+        line.append(cells[1], style=_STYLES[metrics.state])
+        if cells[3] == "now":
+            line.append("  a trial run may start now")
+        elif cells[3] != "-":
+            line.append(f"  next trial in {cells[3]}")
+        console.print(line, soft_wrap=True)
+        opened = {0: "never opened", 1: "opened once"}.get(
+            metrics.times_opened, f"opened {cells[8]} times"
+        )
+        console.print(Text(f"  since {cells[2]} UTC; {opened}"), soft_wrap=True)
+        console.print(
+            Text(
+                f"  calls {cells[4]}: ok {cells[5]}, failed {cells[6]}, "
+                f"rejected {cells[7]}"
+            ),
+            soft_wrap=True,
+        )
 
 
 def _print_plain(rows: Sequence[BreakerMetrics], where: str) -> None:
