@@ -122,3 +122,58 @@ def test_counts_read_in_the_singular_and_plural(
         "restored 1 file (0 already correct), 0 dirs, 0 symlinks, 4 B written\n"
     )
     assert missing == "recovery backup: no snapshot matches 'nosuch'\n"
+
+
+# Runs the command line as if the backup extra were not installed: an entry
+# of None in sys.modules makes `import zstandard` raise ImportError.
+_WITHOUT_ZSTANDARD = """
+import runpy, sys
+sys.modules["zstandard"] = None
+sys.argv[0] = "recovery"
+runpy.run_module("recovery.cli", run_name="__main__")
+"""
+
+
+def cli_without_zstandard(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _WITHOUT_ZSTANDARD, "backup", *args, "-r", str(repo)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+class TestWithoutTheBackupExtra:
+    def test_init_refuses_compression_and_creates_nothing(self, tmp_path: Path) -> None:
+        result = cli_without_zstandard(tmp_path / "repo", "init")
+
+        assert result.returncode == 1
+        assert result.stderr == (
+            "recovery backup init: --compression-level 3 needs the backup extra: "
+            "pip install 'recovery[backup]'; or give --compression-level 0 to "
+            "store data uncompressed\n"
+        )
+        assert not (tmp_path / "repo").exists()
+
+    def test_uncompressed_repository_works(self, tmp_path: Path) -> None:
+        (tmp_path / "a.txt").write_text("a\n" * 100)
+
+        made = cli_without_zstandard(tmp_path / "r", "init", "--compression-level", "0")
+        saved = cli_without_zstandard(tmp_path / "r", "create", str(tmp_path / "a.txt"))
+
+        assert (made.returncode, saved.returncode) == (0, 0), saved.stderr
+        assert saved.stdout.startswith("snapshot ")
+
+    def test_compressed_repository_fails_in_one_line(self, tmp_path: Path) -> None:
+        repo = tmp_path / "repo"
+        (tmp_path / "a.txt").write_text("a\n" * 100)
+        assert main(["backup", "init", "-r", str(repo)]) == 0
+
+        result = cli_without_zstandard(repo, "create", str(tmp_path / "a.txt"))
+
+        assert result.returncode == 1
+        assert result.stderr.count("\n") == 1
+        assert result.stderr.startswith("recovery backup: ")
+        assert "pip install 'recovery[backup]'" in result.stderr
+        assert "Traceback" not in result.stderr

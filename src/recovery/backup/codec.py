@@ -57,6 +57,14 @@ class Codec:
         self.level = level
         self._local = threading.local()
 
+    def require_support(self) -> None:
+        """
+        Raise `ImportError`, naming the extra, if this level needs zstd and
+        the `zstandard` package is missing.
+        """
+        if self.level > 0:
+            _zstandard()
+
     def encode(self, data: bytes) -> bytes:
         """
         Return *data* framed, compressed when that saves at least 5 %.

@@ -130,10 +130,14 @@ class BackupRepository:
         `chunk_size` apart, at most 4 times that: insertions do not defeat
         deduplication) or ``"fixed"`` (exactly `chunk_size`).
         `chunk_size` (64 KiB to 16 MiB) bounds a backup's memory use;
-        `compression_level` is the zstd level, 0 to store data as is.
+        `compression_level` is the zstd level, 0 to store data as is; a
+        level above 0 raises `ImportError` (naming the backup extra) when
+        the `zstandard` package is missing, rather than create a repository
+        no backup could be written to.
         """
         require_int("chunk_size", chunk_size, minimum=64 * 1024, maximum=16 * _MiB)
         require_int("compression_level", compression_level, minimum=0, maximum=22)
+        Codec(compression_level).require_support()
         if chunking not in _CHUNKERS:
             raise ConfigurationError(
                 f"chunking must be one of {sorted(_CHUNKERS)}, got {chunking!r}"

@@ -105,6 +105,10 @@ def _guarded(handler: Handler) -> Handler:
         except (BackupError, OSError) as exc:
             _err(f"recovery backup: {exc}")
             return 1
+        except ImportError as exc:
+            # A missing extra (zstandard, for a compressed repository).
+            _err(f"recovery backup: {exc}")
+            return 1
 
     return run
 
@@ -147,16 +151,27 @@ def _init(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="cut where the content says (default) or every chunk-size bytes",
     )
     parser.add_argument(
-        "--compression-level", type=int, default=3, help="zstd level, 0 for none"
+        "--compression-level",
+        type=int,
+        default=3,
+        help="zstd level, 0 for none (default: 3; above 0 needs the backup extra)",
     )
 
 
 def _run_init(args: argparse.Namespace) -> int:
-    _repo(args).init(
-        chunk_size=args.chunk_size,
-        chunking=args.chunking,
-        compression_level=args.compression_level,
-    )
+    try:
+        _repo(args).init(
+            chunk_size=args.chunk_size,
+            chunking=args.chunking,
+            compression_level=args.compression_level,
+        )
+    except ImportError:
+        _err(
+            f"recovery backup init: --compression-level {args.compression_level} "
+            "needs the backup extra: pip install 'recovery[backup]'; or give "
+            "--compression-level 0 to store data uncompressed"
+        )
+        return 1
     _emit(args, {"repository": args.repo}, f"created repository {args.repo}")
     return 0
 
