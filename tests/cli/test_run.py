@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -672,7 +673,7 @@ class TestBreaker:
         Opening and half-opening are reported, and so is the close after.
         """
         breakers = pytest.importorskip("recovery.cli._breakers")
-        real = breakers.open_cli_breaker
+        real: Callable[..., CircuitBreaker] = breakers.open_cli_breaker
 
         def quick(name: str, **kwargs: Any) -> CircuitBreaker:
             # A nearly zero open time, so the next run is the trial run.
