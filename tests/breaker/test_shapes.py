@@ -271,7 +271,7 @@ class TestEvents:
         ]
         opened = recorder.events[0]
         assert isinstance(opened, BreakerOpened)
-        assert (opened.retry_after, opened.reason) == (10.0, "1 consecutive failures")
+        assert (opened.retry_after, opened.reason) == (10.0, "1 consecutive failure")
 
     def test_levels_follow_the_house_rules(
         self, caplog: pytest.LogCaptureFixture

@@ -705,3 +705,22 @@ class TestBreaker:
         assert "--breaker b: give --state PATH or --redis URL" in (
             capsys.readouterr().err
         )
+
+
+@pytest.mark.parametrize(
+    ("argv", "prog"),
+    [
+        (["run", "--bogus", "--", "true"], "recovery run"),
+        (["status", "--bogus"], "recovery status"),
+        (["backup", "list", "--bogus"], "recovery backup list"),
+        (["services", "check", "--bogus", "x.toml"], "recovery services check"),
+    ],
+)
+def test_unknown_options_are_reported_by_their_sub_command(
+    argv: list[str], prog: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+
+    assert exited.value.code == 2
+    assert f"{prog}: error: unrecognized arguments: --bogus" in capsys.readouterr().err

@@ -21,6 +21,25 @@ __all__ = ["main"]
 _COMMAND_MODULES = ("run", "status", "services", "sagas", "backup", "dashboard")
 
 
+class _SubcommandParser(argparse.ArgumentParser):
+    """
+    A sub-command's parser that refuses unknown options itself.
+
+    argparse hands a sub-command's leftovers back to the top-level parser,
+    whose error would then name `recovery` instead of `recovery run`.
+    """
+
+    def parse_known_args(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        namespace: argparse.Namespace | None = None,
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
     """
     Return the parser with every available sub-command registered.
@@ -33,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="log more (repeatable)"
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_SubcommandParser
+    )
     for name in _COMMAND_MODULES:
         try:
             module = importlib.import_module(f"{__name__}.{name}")

@@ -205,25 +205,6 @@ def _multiplier(text: str) -> float:
     return value
 
 
-class _SubcommandParser(argparse.ArgumentParser):
-    """
-    A sub-command's parser that refuses unknown options itself.
-
-    argparse hands a sub-command's leftovers back to the top-level parser,
-    whose error then names `recovery` instead of `recovery run`.
-    """
-
-    def parse_known_args(  # type: ignore[override]
-        self,
-        args: Sequence[str] | None = None,
-        namespace: argparse.Namespace | None = None,
-    ) -> tuple[argparse.Namespace, list[str]]:
-        parsed, extras = super().parse_known_args(args, namespace)
-        if extras:
-            self.error(f"unrecognized arguments: {' '.join(extras)}")
-        return parsed, extras
-
-
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """
     Register the `run` sub-command.
@@ -238,8 +219,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="%(prog)s [options] -- COMMAND [ARGS...]",
     )
-    # Same parser, stricter about leftovers: see _SubcommandParser.
-    parser.__class__ = _SubcommandParser
     _add_retry_options(parser)
     _add_backoff_options(parser)
     _add_breaker_options(parser)

@@ -610,7 +610,8 @@ class BreakerMachine:
         config = self.config
         threshold = config.failure_threshold
         if threshold is not None and self.consecutive >= threshold:
-            return f"{self.consecutive} consecutive failures"
+            count = self.consecutive
+            return f"{count} consecutive failure{'' if count == 1 else 's'}"
         if self.tally is None:
             return None
 

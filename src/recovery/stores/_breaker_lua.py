@@ -192,6 +192,7 @@ end
 
 local function trip_reason(calls, fails, slows)
   if threshold > 0 and consec >= threshold then
+    if consec == 1 then return '1 consecutive failure' end
     return consec .. ' consecutive failures'
   end
   if wkind == 0 or calls < min_calls then return nil end
