@@ -279,3 +279,19 @@ def test_open_collector_over_the_default_state_file(
 
     assert section is not None
     assert [b.name for b in section.breakers] == ["nightly"]
+
+
+def test_the_dashboard_never_creates_a_missing_state_file(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+
+    done = subprocess.run(
+        [sys.executable, "-m", "recovery.cli", "dashboard", "--state", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode != 0
+    assert f"no state file at {missing}" in done.stderr
+    assert not missing.exists()

@@ -67,22 +67,20 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def collector_from_args(
-    args: argparse.Namespace, *, missing_default_ok: bool = False
-) -> Collector:
+def collector_from_args(args: argparse.Namespace) -> Collector:
     """
     Return a `Collector` over the sources the arguments name; breakers come
     from the command line's state file unless --state or --redis says else.
 
-    With *missing_default_ok*, a default state file that does not exist yet
-    is left alone (opening it would create it) and no breakers are shown.
+    A default state file that does not exist yet is left alone (opening it
+    would create it) and no breakers are shown; a missing --state is refused.
     """
     from ..dashboard.collect import open_collector
 
     state = args.state
     if state is None and args.redis is None:
         state = default_state_path()
-        if missing_default_ok and not state.exists():
+        if not state.exists():
             state = None
     return open_collector(
         state=state,

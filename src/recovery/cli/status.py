@@ -149,7 +149,7 @@ def _handle_live(args: argparse.Namespace) -> int:
     from .dashboard import collector_from_args
 
     try:
-        collector = collector_from_args(args, missing_default_ok=True)
+        collector = collector_from_args(args)
     except (RecoveryError, ImportError) as exc:
         sys.stderr.write(f"recovery status: {exc}\n")
         return 1

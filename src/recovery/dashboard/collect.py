@@ -797,6 +797,9 @@ def open_collector(
     elif state:
         from ..stores.sqlite import SqliteStore
 
+        # Opening a state file creates it; a reader must not.
+        if not os.path.exists(state):
+            raise ConfigurationError(f"state: no state file at {os.fspath(state)}")
         breakers = SqliteStore(state)
         limiters = SqliteLimiterReader(state)
 
