@@ -23,6 +23,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._sqlite import connect
+from .._validation import require_positive
 from ..errors import ConfigurationError, StoreError, StoreUnavailableError
 from .ratelimit import Gcra, RateLimitDecision
 
@@ -107,7 +109,7 @@ class SqliteLimiterStore:
             )
         self.path = str(path)
         self.table = table
-        self._busy_timeout = busy_timeout
+        self._busy_timeout = require_positive("busy_timeout", busy_timeout)
         self._local = threading.local()
         self._rng = random.Random()
         self._connection().close()
@@ -177,11 +179,9 @@ class SqliteLimiterStore:
             return connection
 
         try:
-            connection = sqlite3.connect(
-                self.path, timeout=self._busy_timeout, isolation_level=None
+            connection = connect(
+                self.path, busy_timeout=self._busy_timeout, synchronous="NORMAL"
             )
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.table} "
                 "(key TEXT PRIMARY KEY, tat_us INTEGER NOT NULL) WITHOUT ROWID"

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from .._sqlite import connect
 from .._validation import require_positive
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import StoreError, StoreUnavailableError
@@ -121,14 +122,9 @@ class SqliteStore:
     def _open(self) -> sqlite3.Connection:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(
-                self.path, timeout=self._busy_timeout, isolation_level=None
+            connection = connect(
+                self.path, busy_timeout=self._busy_timeout, synchronous="NORMAL"
             )
-            connection.execute(
-                f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}"
-            )
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = NORMAL")
             connection.execute(_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailableError(

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 
+from .._sqlite import connect
 from .._validation import require_positive
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ConfigurationError
@@ -164,12 +165,12 @@ class SqliteJournal:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(
-                self._path, isolation_level=None, check_same_thread=False
+            conn = connect(
+                self._path,
+                busy_timeout=self._busy_ms / 1000,
+                synchronous="FULL",
+                check_same_thread=False,
             )
-            conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as exc:
             raise self._damaged(exc) from exc
