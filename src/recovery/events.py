@@ -83,7 +83,16 @@ class Event:
     # %-style message; its arguments are the named fields, in order.
     message: ClassVar[str] = "%s"
     message_fields: ClassVar[tuple[str, ...]] = ("source",)
+    # The logger of the module that defines the event, set for each subclass
+    # below; a subclass may name another (a strategy's own module, say), and
+    # its subclasses then inherit that choice.
     logger: ClassVar[logging.Logger] = logger
+
+    def __init_subclass__(cls) -> None:
+        # No super() call: slots=True rebuilds this class, which breaks the
+        # zero-argument form, and object's own hook does nothing.
+        if "logger" not in cls.__dict__ and cls.logger is Event.logger:
+            cls.logger = logging.getLogger(cls.__module__)
 
     def fields(self) -> dict[str, object]:
         """

@@ -5,9 +5,11 @@ The foundation: fake clock, events, errors, hints and the public face.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import logging
 import time
+from typing import ClassVar
 
 import pytest
 
@@ -216,3 +218,26 @@ def test_the_public_face_lists_exactly_its_public_names() -> None:
     assert public == exported
     assert len(exported) == len(recovery.__all__)
     assert recovery.__all__ == sorted(recovery.__all__)
+
+
+def test_events_log_on_the_logger_of_their_module() -> None:
+    """
+    Each event logs on its defining module's logger unless it names one;
+    subclasses keep a parent's explicit choice.
+    """
+
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+    class Local(events.Event):
+        pass
+
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+    class Chosen(events.Event):
+        logger: ClassVar[logging.Logger] = logging.getLogger("recovery.chosen")
+
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+    class Child(Chosen):
+        pass
+
+    assert Local.logger.name == __name__
+    assert (Chosen.logger.name, Child.logger.name) == ("recovery.chosen",) * 2
+    assert RetryScheduled.logger.name == "recovery.policies.retry"

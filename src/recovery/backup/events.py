@@ -53,7 +53,6 @@ class SnapshotWritten(Event):
         "bytes_read",
         "bytes_stored",
     )
-    logger: ClassVar[logging.Logger] = logger
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,7 +68,6 @@ class EntrySkipped(Event):
     level: ClassVar[int] = logging.WARNING
     message: ClassVar[str] = "backup of %s skipped %r: %s"
     message_fields: ClassVar[tuple[str, ...]] = ("source", "path", "reason")
-    logger: ClassVar[logging.Logger] = logger
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,7 +83,6 @@ class SnapshotsForgotten(Event):
     level: ClassVar[int] = logging.INFO
     message: ClassVar[str] = "%s: forgot %d snapshots, kept %d"
     message_fields: ClassVar[tuple[str, ...]] = ("source", "removed", "kept")
-    logger: ClassVar[logging.Logger] = logger
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,7 +102,6 @@ class PruneCompleted(Event):
         "chunks_removed",
         "bytes_freed",
     )
-    logger: ClassVar[logging.Logger] = logger
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,7 +129,6 @@ class RestoreCompleted(Event):
         "refused",
         "failed",
     )
-    logger: ClassVar[logging.Logger] = logger
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -155,7 +150,6 @@ class CorruptDataFound(Event):
         "name",
         "detail",
     )
-    logger: ClassVar[logging.Logger] = logger
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -170,4 +164,3 @@ class StaleLockRemoved(Event):
     level: ClassVar[int] = logging.WARNING
     message: ClassVar[str] = "%s: removed stale %s"
     message_fields: ClassVar[tuple[str, ...]] = ("source", "holder")
-    logger: ClassVar[logging.Logger] = logger

@@ -40,8 +40,6 @@ class _EndpointEvent(Event):
     service: str
     address: str
 
-    logger: ClassVar[logging.Logger] = logger
-
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class EndpointRegistered(_EndpointEvent):
@@ -207,7 +205,6 @@ class AllEndpointsDown(Event):
         "service",
         "panic",
     )
-    logger: ClassVar[logging.Logger] = logger
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -223,7 +220,6 @@ class ServiceRecovered(Event):
     level: ClassVar[int] = logging.INFO
     message: ClassVar[str] = "registry %s: service %s has %d healthy endpoints again"
     message_fields: ClassVar[tuple[str, ...]] = ("source", "service", "healthy")
-    logger: ClassVar[logging.Logger] = logger
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -239,7 +235,6 @@ class ServiceFailedOver(Event):
     level: ClassVar[int] = logging.DEBUG
     message: ClassVar[str] = "registry %s: service %s failed over to %s"
     message_fields: ClassVar[tuple[str, ...]] = ("source", "service", "fallback")
-    logger: ClassVar[logging.Logger] = logger
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -257,7 +252,6 @@ class SharedStateUnavailable(Event):
         "endpoints and deciding ejections locally"
     )
     message_fields: ClassVar[tuple[str, ...]] = ("source", "error")
-    logger: ClassVar[logging.Logger] = logger
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -270,4 +264,3 @@ class SharedStateRestored(Event):
     level: ClassVar[int] = logging.INFO
     message: ClassVar[str] = "registry %s: shared store reachable again"
     message_fields: ClassVar[tuple[str, ...]] = ("source",)
-    logger: ClassVar[logging.Logger] = logger

@@ -51,7 +51,6 @@ class BulkheadRejected(Event):
     level: ClassVar[int] = logging.DEBUG
     message: ClassVar[str] = "%s: call rejected (%s; %d running, %d queued)"
     message_fields: ClassVar[tuple[str, ...]] = ("source", "reason", "active", "queued")
-    logger: ClassVar[logging.Logger] = logging.getLogger(__name__)
 
 
 class _Waiter:

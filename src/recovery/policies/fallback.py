@@ -213,7 +213,6 @@ class FallbackUsed(Event):
     level: ClassVar[int] = logging.DEBUG
     message: ClassVar[str] = "%s: answered from %s after %s (staleness %.3f s)"
     message_fields: ClassVar[tuple[str, ...]] = ("source", "tier", "error", "staleness")
-    logger: ClassVar[logging.Logger] = logger
 
 
 class LastGood:

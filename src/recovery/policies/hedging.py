@@ -56,7 +56,6 @@ class HedgeStarted(Event):
     level: ClassVar[int] = logging.DEBUG
     message: ClassVar[str] = "%s: started attempt %d (%s)"
     message_fields: ClassVar[tuple[str, ...]] = ("source", "attempt", "reason")
-    logger: ClassVar[logging.Logger] = logging.getLogger(__name__)
 
 
 class Hedging:

@@ -171,7 +171,6 @@ class RateLimited(Event):
     level: ClassVar[int] = logging.DEBUG
     message: ClassVar[str] = "%s: call rate limited (retry after %s s)"
     message_fields: ClassVar[tuple[str, ...]] = ("source", "retry_after")
-    logger: ClassVar[logging.Logger] = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,7 +186,6 @@ class LimiterStoreFailed(Event):
     level: ClassVar[int] = logging.WARNING
     message: ClassVar[str] = "%s: rate-limit store unreachable (%s); calls are %s"
     message_fields: ClassVar[tuple[str, ...]] = ("source", "error", "policy")
-    logger: ClassVar[logging.Logger] = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -199,7 +197,6 @@ class LimiterStoreRecovered(Event):
     kind: ClassVar[str] = "limiter_store_recovered"
     level: ClassVar[int] = logging.INFO
     message: ClassVar[str] = "%s: rate-limit store reachable again"
-    logger: ClassVar[logging.Logger] = logging.getLogger(__name__)
 
 
 StoreErrorPolicy = Literal["allow", "deny", "local", "raise"]

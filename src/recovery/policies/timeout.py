@@ -93,7 +93,6 @@ class CallTimedOut(Event):
     level: ClassVar[int] = logging.DEBUG
     message: ClassVar[str] = "%s: call exceeded its %.3f s limit (%s)"
     message_fields: ClassVar[tuple[str, ...]] = ("source", "timeout", "mode")
-    logger: ClassVar[logging.Logger] = logging.getLogger(__name__)
 
 
 def _wait_event(event: threading.Event, timeout: float | None, clock: Clock) -> bool:

@@ -45,7 +45,6 @@ class SagaStepStarted(Event):
     level: ClassVar[int] = logging.DEBUG
     message: ClassVar[str] = "saga %s (%s): step %r attempt %d started"
     message_fields: ClassVar[tuple[str, ...]] = ("source", "saga_id", "step", "attempt")
-    logger: ClassVar[logging.Logger] = logger
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,7 +61,6 @@ class SagaStepCompleted(Event):
     level: ClassVar[int] = logging.DEBUG
     message: ClassVar[str] = "saga %s (%s): step %r completed on attempt %d"
     message_fields: ClassVar[tuple[str, ...]] = ("source", "saga_id", "step", "attempt")
-    logger: ClassVar[logging.Logger] = logger
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,7 +87,6 @@ class SagaStepFailed(Event):
         "attempts",
         "error",
     )
-    logger: ClassVar[logging.Logger] = logger
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,7 +103,6 @@ class SagaCompensationRan(Event):
     level: ClassVar[int] = logging.INFO
     message: ClassVar[str] = "saga %s (%s): compensated step %r on attempt %d"
     message_fields: ClassVar[tuple[str, ...]] = ("source", "saga_id", "step", "attempt")
-    logger: ClassVar[logging.Logger] = logger
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,7 +132,6 @@ class SagaCompensationFailed(Event):
         "error",
         "stopped",
     )
-    logger: ClassVar[logging.Logger] = logger
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,7 +146,6 @@ class SagaCompleted(Event):
     level: ClassVar[int] = logging.DEBUG
     message: ClassVar[str] = "saga %s (%s) completed"
     message_fields: ClassVar[tuple[str, ...]] = ("source", "saga_id")
-    logger: ClassVar[logging.Logger] = logger
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,7 +161,6 @@ class SagaCompensated(Event):
     level: ClassVar[int] = logging.WARNING
     message: ClassVar[str] = "saga %s (%s) was compensated after step %r failed"
     message_fields: ClassVar[tuple[str, ...]] = ("source", "saga_id", "failed_step")
-    logger: ClassVar[logging.Logger] = logger
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -190,7 +183,6 @@ class SagaFailed(Event):
         "reason",
         "not_compensated",
     )
-    logger: ClassVar[logging.Logger] = logger
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -208,7 +200,6 @@ class SagaStuck(Event):
     level: ClassVar[int] = logging.ERROR
     message: ClassVar[str] = "saga %s (%s) is stuck at step %r: %s"
     message_fields: ClassVar[tuple[str, ...]] = ("source", "saga_id", "step", "reason")
-    logger: ClassVar[logging.Logger] = logger
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -231,4 +222,3 @@ class SagaRecovered(Event):
         "previous_owner",
         "status",
     )
-    logger: ClassVar[logging.Logger] = logger
