@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -44,6 +44,20 @@ def _port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def wait_until(
+    condition: Callable[[], bool], timeout: float = 10.0, interval: float = 0.01
+) -> None:
+    """
+    Poll *condition* until it holds: for what a real thread, process or
+    server will make true. Never a way to test timing.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
 
 
 def free_port() -> int:
@@ -117,11 +131,7 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while not _port_open("127.0.0.1", self.port):
-            if time.monotonic() > deadline:
-                raise RuntimeError("private redis-server did not start")
-            time.sleep(0.02)  # polling a real server's start-up
+        wait_until(lambda: _port_open("127.0.0.1", self.port), interval=0.02)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

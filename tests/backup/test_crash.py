@@ -8,12 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from recovery.backup import BackupRepository
+from tests.conftest import wait_until
 
 from .helpers import tree_listing
 
@@ -82,9 +82,8 @@ def test_killed_backup_leaves_no_snapshot_and_prune_cleans(tmp_path: Path) -> No
     run_and_kill(BACKUP_CHILD, repo.path, str(source), str(600 * 1024))
 
     # Chunk writes run in worker threads: give the queued ones a moment.
-    deadline = time.monotonic() + 10
-    while not chunk_files(repo) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    # Chunk writes run in worker threads: give the queued ones a moment.
+    wait_until(lambda: bool(chunk_files(repo)))
     orphans = chunk_files(repo)
     assert orphans, "the child should have written chunks before dying"
     assert repo.snapshots() == []

@@ -10,8 +10,7 @@ import os
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from recovery.dashboard.collect import Collector
 from recovery.dashboard.server import DashboardServer, is_loopback
 from recovery.errors import ConfigurationError
 from recovery.stores.sqlite import SqliteStore
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until
 
 from .helpers import calls, sqlite_breaker
 
@@ -47,15 +46,6 @@ def snapshot(port: int) -> dict[str, object]:
     assert status == 200
     data: dict[str, object] = json.loads(body)
     return data
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll what a real server thread or process will make true."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 def breaker_states(port: int) -> dict[str, str]:

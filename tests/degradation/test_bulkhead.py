@@ -17,14 +17,12 @@ from recovery.errors import BulkheadFullError, ConfigurationError
 from recovery.events import Event
 from recovery.policies.bulkhead import Bulkhead, BulkheadRejected
 from recovery.testing import FakeClock
+from tests.conftest import wait_until
 
 
 def until(condition: Callable[[], bool]) -> None:
     """Poll briefly for another thread to reach a state (not a timing test)."""
-    deadline = time.monotonic() + 5
-    while not condition():
-        assert time.monotonic() < deadline, "condition never became true"
-        time.sleep(0.0005)
+    wait_until(condition, timeout=5, interval=0.0005)
 
 
 class Holder:

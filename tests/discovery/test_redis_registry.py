@@ -24,6 +24,7 @@ from recovery.discovery.redis_registry import RedisServiceRegistry
 from recovery.errors import ConfigurationError, StoreUnavailableError
 from recovery.events import Event
 from recovery.testing import FakeClock
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -60,15 +61,6 @@ def make(redis_url: str, prefix: str) -> Iterator[Callable[..., RedisServiceRegi
     yield make
     for registry in made:
         registry.close()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll a condition that a real background thread or process will make true."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def addresses(registry: RedisServiceRegistry, service: str) -> list[str]:
